@@ -6,10 +6,11 @@
 #   make check      run every test suite; ends with "N passed, N failed, N skipped"
 #   make prepare    (re)create build/src/{e2fsprogs,libfuse} as git trees
 #   make export     write the commits of build/src/* back into patches/
+#   make bench      the benchmarks (bench/run; BENCH_MODE=quick|full)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
-	check export clean
+	build-kmodel check export bench clean
 
 all: build
 
@@ -23,6 +24,7 @@ prepare: deps
 build: prepare
 	$(MAKE) build-libfuse
 	$(MAKE) build-stock build-iomap
+	$(MAKE) build-kmodel
 
 build-libfuse:
 	scripts/build libfuse
@@ -33,12 +35,19 @@ build-stock:
 build-iomap: build-libfuse
 	scripts/build iomap
 
+# kmodel builds against the libfuse series' headers where it needs them.
+build-kmodel:
+	if [ -f kmodel/Makefile ]; then $(MAKE) -C kmodel; fi
+
 check:
 	scripts/check
 
 export:
 	scripts/export e2fsprogs
 	scripts/export libfuse
+
+bench:
+	bench/run
 
 clean:
 	rm -rf build
