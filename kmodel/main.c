@@ -1,0 +1,231 @@
+/*
+ * kmodel - play the kernel's side of a fuse (iomap) mount against an
+ * unmodified FUSE server, do the file data I/O where its mappings point,
+ * and check every reply with the kernel's rules.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "kmodel.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: kmodel [options] WORKLOAD -- SERVER [ARGS...]\n"
+"\n"
+"Starts SERVER with a SOCK_SEQPACKET socket as its fuse device; the argument\n"
+"@FD@ is replaced by /dev/fd/N.  Example:\n"
+"  kmodel --iomap --script t.km -- fuse2fs img @FD@ -f\n"
+"\n"
+"workloads (one or more, run in this order):\n"
+"  --script FILE        run a script of operations with expected results\n"
+"  --random SEED        fsx-style random operations, checked against a model\n"
+"      --ops N          number of random operations (default 1000)\n"
+"      --files N        number of files (default 3)\n"
+"      --maxsize BYTES  largest file offset (default 256K)\n"
+"  --stream SIZE[:BS[:direct]]  sequential write + read back of /kmodel.stream\n"
+"\n"
+"options:\n"
+"  --iomap              offer FUSE_IOMAP in INIT (default: classic kernel)\n"
+"  --no-cache           model a kernel without the iomap mapping cache\n"
+"  --allow-regular      accept regular files as iomap backing devices\n"
+"                       (the kernel only accepts block devices)\n"
+"  --shim PATH          LD_PRELOAD shim (default: shim.so next to kmodel)\n"
+"  --no-shim            do not preload the shim\n"
+"  --pagecache SIZE     page cache size before forced writeback (default 64M)\n"
+"  --timeout MS         fail if the server does not answer (default 30000)\n"
+"  --server-log FILE    server stdout/stderr go here\n"
+"  --export DIR         after the run, write the model's file contents under DIR\n"
+"  --expect-iomap       fail unless iomap was negotiated\n"
+"  --stats              print statistics (default on; --no-stats)\n"
+"  -v, --verbose\n");
+}
+
+static int parse_size(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long x = strtoull(s, &end, 0);
+
+	switch (*end) {
+	case 'k': case 'K': x <<= 10; end++; break;
+	case 'm': case 'M': x <<= 20; end++; break;
+	case 'g': case 'G': x <<= 30; end++; break;
+	}
+	if (end == s || (*end && *end != ':'))
+		return -1;
+	*v = x;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct km_conn conn;
+	static const struct option opts[] = {
+		{ "script", required_argument, NULL, 's' },
+		{ "random", required_argument, NULL, 'r' },
+		{ "ops", required_argument, NULL, 'n' },
+		{ "files", required_argument, NULL, 'F' },
+		{ "maxsize", required_argument, NULL, 'M' },
+		{ "stream", required_argument, NULL, 'S' },
+		{ "iomap", no_argument, NULL, 'i' },
+		{ "no-cache", no_argument, NULL, 'C' },
+		{ "allow-regular", no_argument, NULL, 'R' },
+		{ "shim", required_argument, NULL, 'P' },
+		{ "no-shim", no_argument, NULL, 'p' },
+		{ "pagecache", required_argument, NULL, 'c' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "server-log", required_argument, NULL, 'l' },
+		{ "export", required_argument, NULL, 'e' },
+		{ "expect-iomap", no_argument, NULL, 'I' },
+		{ "stats", no_argument, NULL, 'x' },
+		{ "no-stats", no_argument, NULL, 'X' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *scripts[16], *shim = NULL, *server_log = NULL, *export = NULL;
+	const char *stream = NULL;
+	char shimbuf[PATH_MAX];
+	int nscripts = 0, do_random = 0, no_shim = 0, stats = 1, expect_iomap = 0;
+	uint64_t seed = 0, maxsize = 256 << 10, pc = 64 << 20;
+	long nops = 1000;
+	int nfiles = 3, c, i, status, failed = 0;
+	uint64_t t0;
+
+	K = &conn;
+	for (i = 0; i <= KM_MAX_DEVS; i++)
+		conn.devs[i].fd = -1;
+	conn.fd = conn.ctl = -1;
+	conn.blocksize = 4096;
+	conn.maxbytes = KM_MAX_LFS_FILESIZE;
+	conn.cache_maxbytes = KM_DEFAULT_CACHE_MAXBYTES;
+	conn.use_cache = 1;
+	conn.timeout_ms = 30000;
+
+	while ((c = getopt_long(argc, argv, "+vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (nscripts == 16)
+				return 2;
+			scripts[nscripts++] = optarg;
+			break;
+		case 'r': do_random = 1; seed = strtoull(optarg, NULL, 0); break;
+		case 'n': nops = atol(optarg); break;
+		case 'F': nfiles = atoi(optarg); break;
+		case 'M':
+			if (parse_size(optarg, &maxsize))
+				return 2;
+			break;
+		case 'S': stream = optarg; break;
+		case 'i': conn.want_iomap = 1; break;
+		case 'C': conn.use_cache = 0; break;
+		case 'R': conn.allow_regular = 1; break;
+		case 'P': shim = optarg; break;
+		case 'p': no_shim = 1; break;
+		case 'c':
+			if (parse_size(optarg, &pc))
+				return 2;
+			break;
+		case 't': conn.timeout_ms = atoi(optarg); break;
+		case 'l': server_log = optarg; break;
+		case 'e': export = optarg; break;
+		case 'I': expect_iomap = 1; break;
+		case 'x': stats = 1; break;
+		case 'X': stats = 0; break;
+		case 'v': conn.verbose++; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	conn.pagecache_limit = pc;
+	if (optind >= argc || (!nscripts && !do_random && !stream)) {
+		usage(stderr);
+		return 2;
+	}
+	if (nfiles < 1 || maxsize < 4096 || nops < 0) {
+		fprintf(stderr, "kmodel: bad random-mode parameters\n");
+		return 2;
+	}
+	if (!shim && !no_shim) {
+		ssize_t n = readlink("/proc/self/exe", shimbuf, sizeof(shimbuf) - 16);
+
+		if (n > 0) {
+			shimbuf[n] = 0;
+			strcat(dirname(shimbuf), "/shim.so");
+			if (access(shimbuf, R_OK) == 0)
+				shim = shimbuf;
+		}
+	}
+	if (no_shim)
+		shim = NULL;
+	signal(SIGPIPE, SIG_IGN);
+
+	t0 = km_now_ns();
+	if (km_spawn(&conn, argv + optind, shim, server_log))
+		return 2;
+	if (km_init(&conn)) {
+		failed = 1;
+		goto teardown;
+	}
+	if (expect_iomap && !conn.iomap) {
+		fprintf(stderr, "kmodel: iomap was not negotiated\n");
+		failed = 1;
+		goto teardown;
+	}
+	for (i = 0; i < nscripts && !failed; i++) {
+		FILE *f = fopen(scripts[i], "r");
+
+		if (!f) {
+			perror(scripts[i]);
+			failed = 1;
+			break;
+		}
+		if (km_run_script(f, scripts[i]))
+			failed = 1;
+		fclose(f);
+	}
+	if (!failed && do_random && km_run_random(seed, nops, nfiles, maxsize))
+		failed = 1;
+	if (!failed && stream) {
+		uint64_t size, bs = 1 << 20;
+		const char *p = strchr(stream, ':');
+		int direct = strstr(stream, ":direct") != NULL;
+
+		if (parse_size(stream, &size) || (p && p[1] != 'd' && parse_size(p + 1, &bs)) ||
+		    !bs || size % bs) {
+			fprintf(stderr, "kmodel: bad --stream argument\n");
+			failed = 1;
+		} else if (km_run_stream("/kmodel.stream", size, bs, direct)) {
+			failed = 1;
+		}
+	}
+teardown:
+	if (km_unmount(&conn))
+		failed = 1;
+	km_finish(&conn, &status);
+	if (WIFEXITED(status)) {
+		fprintf(stderr, "kmodel: server exited with status %d\n", WEXITSTATUS(status));
+		if (WEXITSTATUS(status))
+			failed = 1;
+	} else if (WIFSIGNALED(status)) {
+		fprintf(stderr, "kmodel: server killed by signal %d\n", WTERMSIG(status));
+		failed = 1;
+	}
+	if (conn.violations) {
+		fprintf(stderr, "kmodel: %d protocol violation(s)\n", conn.violations);
+		failed = 1;
+	}
+	if (stats)
+		km_print_stats(&conn, stderr, (km_now_ns() - t0) / 1e9);
+	if (export && km_export_model(export))
+		failed = 1;
+	fprintf(stderr, "kmodel: %s\n", failed ? "FAILED" : "ok");
+	return failed ? 1 : 0;
+}

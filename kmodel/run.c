@@ -1,0 +1,782 @@
+/*
+ * run.c - workloads: scripted, fsx-style random and streaming, all checked
+ * against an in-memory model of every file kmodel writes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "kmodel.h"
+
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE	0x01
+#define FALLOC_FL_PUNCH_HOLE	0x02
+#define FALLOC_FL_ZERO_RANGE	0x10
+#endif
+
+/* ---------------------------------------------------------------- data pattern */
+
+static inline uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* The bytes a write with this seed puts at file offset off. */
+static void pattern(uint8_t *buf, uint64_t off, size_t len, uint64_t seed)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint64_t o = off + i, w = mix((o >> 3) ^ (seed << 40) ^ seed);
+		size_t b = o & 7;
+
+		for (; b < 8 && i < len; b++, i++)
+			buf[i] = (uint8_t)(w >> (8 * b));
+	}
+}
+
+/* ---------------------------------------------------------------- the model */
+
+struct mfile {
+	char *path;
+	uint8_t *data;
+	uint64_t size, cap;
+};
+
+static struct mfile *model;
+static size_t nmodel;
+
+static struct mfile *mget(const char *path, int create)
+{
+	size_t i;
+
+	for (i = 0; i < nmodel; i++)
+		if (!strcmp(model[i].path, path))
+			return &model[i];
+	if (!create)
+		return NULL;
+	model = realloc(model, (nmodel + 1) * sizeof(*model));
+	memset(&model[nmodel], 0, sizeof(*model));
+	model[nmodel].path = strdup(path);
+	return &model[nmodel++];
+}
+
+static void mresize(struct mfile *f, uint64_t size)
+{
+	if (size > f->cap) {
+		uint64_t cap = size + size / 2 + 4096;
+
+		f->data = realloc(f->data, cap);
+		if (!f->data)
+			abort();
+		memset(f->data + f->cap, 0, cap - f->cap);
+		f->cap = cap;
+	}
+	if (size < f->size)
+		memset(f->data + size, 0, f->size - size);
+	f->size = size;
+}
+
+static void mremove(const char *path)
+{
+	size_t i, l = strlen(path);
+
+	for (i = 0; i < nmodel; ) {
+		if (!strcmp(model[i].path, path) ||
+		    (!strncmp(model[i].path, path, l) && model[i].path[l] == '/')) {
+			free(model[i].path);
+			free(model[i].data);
+			model[i] = model[--nmodel];
+		} else {
+			i++;
+		}
+	}
+}
+
+static void mrename(const char *from, const char *to)
+{
+	size_t i, l = strlen(from);
+
+	mremove(to);
+	for (i = 0; i < nmodel; i++) {
+		char *p = model[i].path, *np;
+
+		if (!strcmp(p, from) || (!strncmp(p, from, l) && p[l] == '/')) {
+			if (asprintf(&np, "%s%s", to, p + l) < 0)
+				abort();
+			free(p);
+			model[i].path = np;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int num(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	x = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': x <<= 10; end++; break;
+	case 'm': case 'M': x <<= 20; end++; break;
+	case 'g': case 'G': x <<= 30; end++; break;
+	}
+	if (*end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int check_data(const char *path, uint64_t off, const uint8_t *got, size_t len,
+		      const char *how)
+{
+	struct mfile *f = mget(path, 0);
+	size_t i, want = 0;
+
+	if (!f)
+		return 0;
+	if (off < f->size)
+		want = f->size - off < len ? f->size - off : len;
+	if (want != len) {
+		fprintf(stderr, "kmodel: %s %s at %llu: read %zu bytes, model has %zu\n", how,
+			path, (unsigned long long)off, len, want);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if (got[i] != f->data[off + i]) {
+			fprintf(stderr, "kmodel: %s %s: byte %llu is 0x%02x, model says 0x%02x\n",
+				how, path, (unsigned long long)(off + i), got[i],
+				f->data[off + i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int do_write(const char *path, uint64_t off, uint64_t len, uint64_t seed, int direct)
+{
+	struct km_inode *ip;
+	uint8_t *buf;
+	ssize_t n;
+	int r;
+
+	if ((r = km_resolve(path, &ip)))
+		return r;
+	buf = malloc(len ? len : 1);
+	pattern(buf, off, len, seed);
+	n = km_write(ip, off, len, buf, direct);
+	if (n >= 0) {
+		struct mfile *f = mget(path, 1);
+
+		if (off + n > f->size)
+			mresize(f, off + n);
+		memcpy(f->data + off, buf, n);
+		if ((uint64_t)n != len) {
+			fprintf(stderr, "kmodel: short write %zd of %llu\n", n,
+				(unsigned long long)len);
+			n = -EIO;
+		}
+	}
+	free(buf);
+	return n < 0 ? (int)n : 0;
+}
+
+static int do_read(const char *path, uint64_t off, uint64_t len, int direct)
+{
+	struct km_inode *ip;
+	uint8_t *buf;
+	ssize_t n;
+	int r;
+
+	if ((r = km_resolve(path, &ip)))
+		return r;
+	buf = malloc(len ? len : 1);
+	n = km_read(ip, off, len, buf, direct);
+	if (n >= 0 && check_data(path, off, buf, n, direct ? "direct read" : "read"))
+		n = -EILSEQ;
+	free(buf);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Read every modelled file (or one) in full and compare. */
+static int do_verify(const char *only)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < nmodel; i++) {
+		struct km_inode *ip;
+		struct fuse_attr a;
+
+		if (only && strcmp(only, model[i].path))
+			continue;
+		if ((r = km_resolve(model[i].path, &ip)))
+			return r;
+		if ((r = km_getattr(ip, &a)))
+			return r;
+		if (a.size != model[i].size) {
+			fprintf(stderr, "kmodel: verify %s: size %llu, model says %llu\n",
+				model[i].path, (unsigned long long)a.size,
+				(unsigned long long)model[i].size);
+			return -EILSEQ;
+		}
+		if ((r = do_read(model[i].path, 0, model[i].size + 4096, 0)))
+			return r;
+	}
+	return 0;
+}
+
+static int fallocate_mode(const char *s, uint32_t *mode)
+{
+	if (!strcmp(s, "alloc"))
+		*mode = 0;
+	else if (!strcmp(s, "keep"))
+		*mode = FALLOC_FL_KEEP_SIZE;
+	else if (!strcmp(s, "punch"))
+		*mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	else if (!strcmp(s, "zero"))
+		*mode = FALLOC_FL_ZERO_RANGE;
+	else if (!strcmp(s, "zerokeep"))
+		*mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	else
+		return -1;
+	return 0;
+}
+
+static int do_fallocate(const char *path, uint32_t mode, uint64_t off, uint64_t len)
+{
+	struct km_inode *ip;
+	struct mfile *f;
+	int r;
+
+	if ((r = km_resolve(path, &ip)) || (r = km_fallocate(ip, mode, off, len)))
+		return r;
+	f = mget(path, 1);
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > f->size)
+		mresize(f, off + len);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		uint64_t end = off + len < f->size ? off + len : f->size;
+
+		if (off < end)
+			memset(f->data + off, 0, end - off);
+	}
+	return 0;
+}
+
+static int do_truncate(const char *path, uint64_t size)
+{
+	struct km_inode *ip;
+	int r;
+
+	if ((r = km_resolve(path, &ip)) || (r = km_truncate(ip, size)))
+		return r;
+	mresize(mget(path, 1), size);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- script ops */
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char * const *)a, *(char * const *)b);
+}
+
+/* Execute one command; value results go to res.  Returns 0 or -errno. */
+static int execute(struct km_cmd *c, char *res, size_t reslen)
+{
+	const char *op = c->op;
+	uint64_t a = 0, b = 0, s = 1;
+	struct km_inode *ip;
+	int r, direct = 0, i;
+
+	res[0] = 0;
+	for (i = 0; i < c->argc; i++)
+		if (!strcmp(c->argv[i], "direct"))
+			direct = 1;
+#define NEED(n) do { if (c->argc < (n)) return -EINVAL; } while (0)
+	if (!strcmp(op, "mkdir")) {
+		NEED(1);
+		if (c->argc > 1 && num(c->argv[1], &a))
+			return -EINVAL;
+		return km_mkdir(c->argv[0], c->argc > 1 ? a : 0755);
+	}
+	if (!strcmp(op, "create")) {
+		NEED(1);
+		if (c->argc > 1 && num(c->argv[1], &a))
+			return -EINVAL;
+		r = km_create(c->argv[0], c->argc > 1 ? a : 0644);
+		if (!r)
+			mresize(mget(c->argv[0], 1), 0);
+		return r;
+	}
+	if (!strcmp(op, "open")) {
+		int trunc = c->argc > 1 && !strcmp(c->argv[1], "trunc");
+
+		NEED(1);
+		if ((r = km_resolve(c->argv[0], &ip)))
+			return r;
+		if (trunc)
+			km_close(ip);
+		r = km_open(ip, O_RDWR | (trunc ? O_TRUNC : 0));
+		if (!r && trunc)
+			mresize(mget(c->argv[0], 1), 0);
+		return r;
+	}
+	if (!strcmp(op, "close")) {
+		NEED(1);
+		if ((r = km_resolve(c->argv[0], &ip)))
+			return r;
+		return km_close(ip);
+	}
+	if (!strcmp(op, "write")) {
+		NEED(3);
+		if (num(c->argv[1], &a) || num(c->argv[2], &b) ||
+		    (c->argc > 3 && strcmp(c->argv[3], "direct") && num(c->argv[3], &s)))
+			return -EINVAL;
+		return do_write(c->argv[0], a, b, s, direct);
+	}
+	if (!strcmp(op, "read")) {
+		NEED(3);
+		if (num(c->argv[1], &a) || num(c->argv[2], &b))
+			return -EINVAL;
+		return do_read(c->argv[0], a, b, direct);
+	}
+	if (!strcmp(op, "verify"))
+		return do_verify(c->argc ? c->argv[0] : NULL);
+	if (!strcmp(op, "truncate")) {
+		NEED(2);
+		if (num(c->argv[1], &a))
+			return -EINVAL;
+		return do_truncate(c->argv[0], a);
+	}
+	if (!strcmp(op, "fallocate")) {
+		uint32_t mode;
+
+		NEED(4);
+		if (fallocate_mode(c->argv[1], &mode) || num(c->argv[2], &a) ||
+		    num(c->argv[3], &b))
+			return -EINVAL;
+		return do_fallocate(c->argv[0], mode, a, b);
+	}
+	if (!strcmp(op, "fsync") || !strcmp(op, "fdatasync")) {
+		NEED(1);
+		if ((r = km_resolve(c->argv[0], &ip)))
+			return r;
+		return km_fsync(ip, op[1] == 'd');
+	}
+	if (!strcmp(op, "syncfs"))
+		return km_syncfs();
+	if (!strcmp(op, "dropcaches"))
+		return km_dropcaches();
+	if (!strcmp(op, "stat")) {
+		struct fuse_attr at;
+
+		NEED(1);
+		if ((r = km_resolve(c->argv[0], &ip)) || (r = km_getattr(ip, &at)))
+			return r;
+		snprintf(res, reslen, "size=%llu type=%s iomap=%d nlink=%u mode=0%o",
+			 (unsigned long long)at.size,
+			 S_ISDIR(at.mode) ? "dir" : S_ISREG(at.mode) ? "file" : "other",
+			 ip->iomap, at.nlink, at.mode & 07777);
+		return 0;
+	}
+	if (!strcmp(op, "statx")) {
+		struct fuse_statx sx;
+
+		NEED(1);
+		if ((r = km_resolve(c->argv[0], &ip)) || (r = km_statx(ip, &sx)))
+			return r;
+		snprintf(res, reslen, "size=%llu blocks=%llu nlink=%u",
+			 (unsigned long long)sx.size, (unsigned long long)sx.blocks, sx.nlink);
+		return 0;
+	}
+	if (!strcmp(op, "statfs")) {
+		struct fuse_kstatfs st;
+
+		if ((r = km_statfs(&st)))
+			return r;
+		snprintf(res, reslen, "bsize=%u blocks=%llu namelen=%u", st.bsize,
+			 (unsigned long long)st.blocks, st.namelen);
+		return 0;
+	}
+	if (!strcmp(op, "unlink") || !strcmp(op, "rmdir")) {
+		NEED(1);
+		r = km_unlink(c->argv[0], op[0] == 'r');
+		if (!r)
+			mremove(c->argv[0]);
+		return r;
+	}
+	if (!strcmp(op, "rename")) {
+		NEED(2);
+		r = km_rename(c->argv[0], c->argv[1]);
+		if (!r)
+			mrename(c->argv[0], c->argv[1]);
+		return r;
+	}
+	if (!strcmp(op, "ls")) {
+		char **names;
+		int n;
+		size_t l = 0;
+
+		NEED(1);
+		if ((r = km_readdir(c->argv[0], &names, &n)))
+			return r;
+		qsort(names, n, sizeof(*names), cmpstr);
+		for (i = 0; i < n; i++) {
+			l += snprintf(res + l, reslen > l ? reslen - l : 0, "%s%s", i ? " " : "",
+				      names[i]);
+			free(names[i]);
+		}
+		free(names);
+		return 0;
+	}
+	if (!strcmp(op, "fiemap")) {
+		NEED(1);
+		if ((r = km_resolve(c->argv[0], &ip)))
+			return r;
+		return km_fiemap(ip, res, reslen);
+	}
+	if (!strcmp(op, "seek_data") || !strcmp(op, "seek_hole")) {
+		NEED(2);
+		if (num(c->argv[1], &a))
+			return -EINVAL;
+		if ((r = km_resolve(c->argv[0], &ip)) ||
+		    (r = km_seek(ip, a, op[5] == 'd' ? 3 : 4, &b)))
+			return r;
+		snprintf(res, reslen, "%llu", (unsigned long long)b);
+		return 0;
+	}
+	if (!strcmp(op, "freeze"))
+		return km_freeze();
+	if (!strcmp(op, "thaw"))
+		return km_thaw();
+	if (!strcmp(op, "shutdown"))
+		return km_shutdown();
+	return -ENOSYS;
+#undef NEED
+}
+
+static const char *subset_ops[] = { "stat", "statx", "statfs", NULL };
+
+static int expect_ok(const struct km_cmd *c, int r, const char *res, char *why, size_t len)
+{
+	const char *e = c->expect;
+	int want = 0, i;
+
+	if (!e || !strcmp(e, "ok")) {
+		if (r == 0)
+			return 1;
+		snprintf(why, len, "got %s, expected ok", km_errno_name(r));
+		return 0;
+	}
+	if ((want = km_errno_from_name(e))) {
+		if (r == -want)
+			return 1;
+		snprintf(why, len, "got %s, expected %s", km_errno_name(r), e);
+		return 0;
+	}
+	if (r) {
+		snprintf(why, len, "got %s, expected \"%s\"", km_errno_name(r), e);
+		return 0;
+	}
+	for (i = 0; subset_ops[i]; i++)
+		if (!strcmp(c->op, subset_ops[i]))
+			break;
+	if (subset_ops[i]) {
+		char buf[512], *tok, *save, *p;
+
+		snprintf(buf, sizeof(buf), "%s", e);
+		for (p = buf; (tok = strtok_r(p, " ", &save)); p = NULL) {
+			const char *hit = strstr(res, tok);
+			size_t tl = strlen(tok);
+
+			if (!hit || (hit != res && hit[-1] != ' ') ||
+			    (hit[tl] && hit[tl] != ' ')) {
+				snprintf(why, len, "got \"%s\", expected \"%s\"", res, e);
+				return 0;
+			}
+		}
+		return 1;
+	}
+	if (strcmp(res, e)) {
+		snprintf(why, len, "got \"%s\", expected \"%s\"", res, e);
+		return 0;
+	}
+	return 1;
+}
+
+int km_run_script(FILE *f, const char *name)
+{
+	char line[1024], err[256], res[4096], why[4600];
+	struct km_cmd c;
+	int lineno = 0, r, n = 0, bad = 0;
+
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		r = km_parse_line(line, lineno, &c, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "kmodel: %s: %s\n", name, err);
+			return -1;
+		}
+		if (r == 0)
+			continue;
+		n++;
+		r = execute(&c, res, sizeof(res));
+		if (r == -ENOSYS && !km_errno_from_name(c.expect ? c.expect : "") &&
+		    strcmp(c.op, "freeze") && strcmp(c.op, "thaw")) {
+			/* an unknown operation is a script error, not a result */
+			int known = 0;
+			static const char *ops[] = { "mkdir", "create", "open", "close", "write",
+				"read", "verify", "truncate", "fallocate", "fsync", "fdatasync",
+				"syncfs", "dropcaches", "stat", "statx", "statfs", "unlink", "rmdir",
+				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", NULL };
+
+			for (int i = 0; ops[i]; i++)
+				known |= !strcmp(ops[i], c.op);
+			if (!known) {
+				fprintf(stderr, "kmodel: %s:%d: unknown operation \"%s\"\n", name,
+					lineno, c.op);
+				return -1;
+			}
+		}
+		if (K->violations) {
+			fprintf(stderr, "kmodel: %s:%d: %s: stopped by a protocol violation\n",
+				name, lineno, c.op);
+			return -1;
+		}
+		if (!expect_ok(&c, r, res, why, sizeof(why))) {
+			fprintf(stderr, "kmodel: %s:%d: %s: %s\n", name, lineno, c.op, why);
+			bad++;
+			if (K->dead)
+				break;
+		} else if (K->verbose) {
+			fprintf(stderr, "kmodel: %s:%d: %s ok%s%s\n", name, lineno, c.op,
+				res[0] ? " " : "", res);
+		}
+	}
+	fprintf(stderr, "kmodel: script %s: %d operations, %d failed\n", name, n, bad);
+	return bad ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- random mode */
+
+static uint64_t rstate;
+
+static uint64_t rnd(void)
+{
+	rstate += 0x9e3779b97f4a7c15ULL;
+	return mix(rstate);
+}
+
+static uint64_t rrange(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
+{
+	char path[64];
+	long i;
+	int r = 0, f;
+	uint32_t bs = K->blocksize;
+
+	rstate = seed;
+	for (f = 0; f < nfiles; f++) {
+		snprintf(path, sizeof(path), "/fsx%d", f);
+		r = km_create(path, 0644);
+		if (r) {
+			fprintf(stderr, "kmodel: random: create %s: %s\n", path, km_errno_name(r));
+			return -1;
+		}
+		mresize(mget(path, 1), 0);
+	}
+	for (i = 0; i < nops; i++) {
+		uint64_t what = rrange(100), off, len;
+		const char *name;
+		struct mfile *m;
+
+		f = rrange(nfiles);
+		snprintf(path, sizeof(path), "/fsx%d", f);
+		m = mget(path, 1);
+		if (what < 30) {
+			name = "write";
+			off = rrange(maxsize);
+			len = 1 + rrange(maxsize - off < 65536 ? maxsize - off : 65536);
+			r = do_write(path, off, len, rnd(), 0);
+		} else if (what < 42) {
+			name = "direct write";
+			off = rrange(maxsize / 512) * 512;
+			len = 512 * (1 + rrange((maxsize - off) / 512 < 64 ? (maxsize - off) / 512 : 64));
+			if (off + len > maxsize)
+				len = maxsize - off;
+			r = len ? do_write(path, off, len, rnd(), 1) : 0;
+		} else if (what < 55) {
+			name = "read";
+			off = rrange(m->size + 4096);
+			len = 1 + rrange(65536);
+			r = do_read(path, off, len, 0);
+		} else if (what < 62) {
+			name = "direct read";
+			off = rrange((m->size + 4096) / 512) * 512;
+			len = 512 * (1 + rrange(64));
+			r = do_read(path, off, len, 1);
+		} else if (what < 70) {
+			name = "truncate";
+			off = rrange(maxsize);
+			if (rrange(2))
+				off = off / bs * bs;
+			r = do_truncate(path, off);
+		} else if (what < 80) {
+			static const char *modes[] = { "alloc", "keep", "punch", "zero", "zerokeep" };
+			uint32_t mode;
+			const char *mn = modes[rrange(5)];
+
+			name = "fallocate";
+			off = rrange(maxsize);
+			len = 1 + rrange(maxsize - off < 65536 ? maxsize - off : 65536);
+			fallocate_mode(mn, &mode);
+			r = do_fallocate(path, mode, off, len);
+			if (r == -EOPNOTSUPP || r == -ENOSYS)
+				r = 0;
+		} else if (what < 86) {
+			struct km_inode *ip;
+
+			name = "fsync";
+			r = km_resolve(path, &ip);
+			if (!r)
+				r = km_fsync(ip, rrange(2));
+		} else if (what < 90) {
+			name = "dropcaches";
+			r = km_dropcaches();
+		} else if (what < 93) {
+			name = "syncfs";
+			r = km_syncfs();
+		} else if (what < 97) {
+			struct km_inode *ip;
+
+			name = "close";
+			r = km_resolve(path, &ip);
+			if (!r)
+				r = km_close(ip);
+		} else {
+			name = "verify";
+			r = do_verify(NULL);
+		}
+		if (!r && !K->violations)
+			r = do_verify(path);
+		if (r || K->violations) {
+			fprintf(stderr, "kmodel: random seed %llu: op %ld (%s on %s) failed: %s\n",
+				(unsigned long long)seed, i, name, path,
+				r == -EILSEQ ? "data mismatch" : km_errno_name(r));
+			return -1;
+		}
+	}
+	r = km_dropcaches();
+	if (!r)
+		r = do_verify(NULL);
+	if (r) {
+		fprintf(stderr, "kmodel: random: final verify failed: %s\n", km_errno_name(r));
+		return -1;
+	}
+	fprintf(stderr, "kmodel: random seed %llu: %ld operations on %d files, all contents verified\n",
+		(unsigned long long)seed, nops, nfiles);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+int km_run_stream(const char *path, uint64_t size, uint64_t bs, int direct)
+{
+	struct km_inode *ip;
+	uint8_t *buf = malloc(bs), *want = malloc(bs);
+	uint64_t off, t0, t1;
+	ssize_t n;
+	int r;
+
+	if (!buf || !want)
+		return -1;
+	r = km_create(path, 0644);
+	if (!r)
+		r = km_resolve(path, &ip);
+	if (r) {
+		fprintf(stderr, "kmodel: stream: create %s: %s\n", path, km_errno_name(r));
+		return -1;
+	}
+	t0 = km_now_ns();
+	for (off = 0; off < size; off += bs) {
+		pattern(buf, off, bs, 7);
+		n = km_write(ip, off, bs, buf, direct);
+		if (n != (ssize_t)bs) {
+			fprintf(stderr, "kmodel: stream: write at %llu: %s\n",
+				(unsigned long long)off, km_errno_name(n < 0 ? n : -EIO));
+			return -1;
+		}
+	}
+	r = km_fsync(ip, 0);
+	t1 = km_now_ns();
+	if (r) {
+		fprintf(stderr, "kmodel: stream: fsync: %s\n", km_errno_name(r));
+		return -1;
+	}
+	fprintf(stderr, "kmodel: stream: wrote %llu MiB in %llu KiB %s writes: %.1f MiB/s\n",
+		(unsigned long long)(size >> 20), (unsigned long long)(bs >> 10),
+		direct ? "direct" : "buffered", (size / 1048576.0) / ((t1 - t0) / 1e9));
+	km_dropcaches();
+	t0 = km_now_ns();
+	for (off = 0; off < size; off += bs) {
+		n = km_read(ip, off, bs, buf, direct);
+		pattern(want, off, bs, 7);
+		if (n != (ssize_t)bs || memcmp(buf, want, bs)) {
+			fprintf(stderr, "kmodel: stream: read at %llu: %s\n",
+				(unsigned long long)off, n < 0 ? km_errno_name(n) : "data mismatch");
+			return -1;
+		}
+	}
+	t1 = km_now_ns();
+	fprintf(stderr, "kmodel: stream: read %llu MiB back and verified: %.1f MiB/s\n",
+		(unsigned long long)(size >> 20), (size / 1048576.0) / ((t1 - t0) / 1e9));
+	/* keep the model small: the file's contents are known by formula */
+	free(buf);
+	free(want);
+	return 0;
+}
+
+/* Write every modelled file's expected contents under dir, for cross-checks. */
+int km_export_model(const char *dir)
+{
+	size_t i;
+
+	for (i = 0; i < nmodel; i++) {
+		char *p, *s;
+		int fd;
+
+		if (asprintf(&p, "%s%s", dir, model[i].path) < 0)
+			return -1;
+		for (s = p + strlen(dir) + 1; (s = strchr(s, '/')); s++) {
+			*s = 0;
+			mkdir(p, 0755);
+			*s = '/';
+		}
+		fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || write(fd, model[i].data, model[i].size) != (ssize_t)model[i].size) {
+			perror(p);
+			return -1;
+		}
+		close(fd);
+		free(p);
+	}
+	return 0;
+}

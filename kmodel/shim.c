@@ -1,0 +1,135 @@
+/*
+ * shim.c - LD_PRELOAD library for a FUSE server run by kmodel.
+ *
+ * The server's "fuse device" is a socket, which cannot answer the /dev/fuse
+ * ioctls.  This shim forwards those ioctls over the control socket named by
+ * KMODEL_CTL_FD to kmodel, which answers them like the kernel would (file
+ * descriptors travel with SCM_RIGHTS).  Every other ioctl goes to the
+ * kernel untouched.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "kmodel.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int env_fd(const char *name)
+{
+	const char *s = getenv(name);
+
+	return s && *s ? atoi(s) : -1;
+}
+
+static int is_dev_fuse(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+	       major(st.st_rdev) == 10 && minor(st.st_rdev) == 229;
+}
+
+static int forward(unsigned long req, void *arg, size_t argsize, int passfd)
+{
+	struct km_ctl_req rq = { KM_CTL_MAGIC, (uint32_t)req, { 0 } };
+	struct km_ctl_rep rp;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &rq, sizeof(rq) };
+	struct msghdr mh = { 0 };
+	int ctl = env_fd(KM_ENV_CTL_FD);
+	ssize_t n;
+
+	if (ctl < 0) {
+		errno = ENOTTY;
+		return -1;
+	}
+	if (argsize && arg)
+		memcpy(rq.arg, arg, argsize);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (passfd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+	}
+	pthread_mutex_lock(&lock);
+	n = sendmsg(ctl, &mh, MSG_NOSIGNAL);
+	if (n == (ssize_t)sizeof(rq)) {
+		do
+			n = recv(ctl, &rp, sizeof(rp), 0);
+		while (n < 0 && errno == EINTR);
+	}
+	pthread_mutex_unlock(&lock);
+	if (n != (ssize_t)sizeof(rp) || rp.magic != KM_CTL_MAGIC) {
+		errno = EIO;
+		return -1;
+	}
+	if (rp.result < 0) {
+		errno = -rp.result;
+		return -1;
+	}
+	if ((_IOC_DIR(req) & _IOC_READ) && argsize && arg)
+		memcpy(arg, rp.arg, argsize);
+	return rp.result;
+}
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	int ours;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+
+	ours = fd == env_fd(KM_ENV_FUSE_FD);
+	switch (req) {
+	case FUSE_DEV_IOC_BACKING_OPEN:
+		if (ours) {
+			struct fuse_backing_map *m = arg;
+
+			return forward(req, arg, sizeof(*m), m ? m->fd : -1);
+		}
+		break;
+	case FUSE_DEV_IOC_BACKING_CLOSE:
+	case FUSE_DEV_IOC_SET_NOFS:
+		if (ours)
+			return forward(req, arg, sizeof(uint32_t), -1);
+		break;
+	case FUSE_DEV_IOC_CLONE:
+		if (ours || (arg && *(uint32_t *)arg == (uint32_t)env_fd(KM_ENV_FUSE_FD))) {
+			errno = EINVAL;
+			return -1;
+		}
+		break;
+	case FUSE_DEV_IOC_IOMAP_SUPPORT:
+		if (ours || is_dev_fuse(fd))
+			return forward(req, arg, sizeof(struct fuse_iomap_support), -1);
+		break;
+	case FUSE_DEV_IOC_ADD_IOMAP:
+		if (ours)
+			return forward(req, NULL, 0, -1);
+		break;
+	case FUSE_DEV_IOC_IOMAP_SET_BLOCKSIZE:
+		if (ours)
+			return forward(req, arg, sizeof(struct fuse_iomap_backing_info), -1);
+		break;
+	}
+	return syscall(SYS_ioctl, fd, req, arg);
+}
