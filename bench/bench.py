@@ -1,0 +1,850 @@
+#!/usr/bin/python3
+"""Benchmarks: the series against stock fuse2fs, the kernel's ext4 and the
+raw ceiling, interleaved and repeated.  Run through bench/run (make bench).
+
+Every contender gets its own fresh ext4 image, made by the same mkfs.ext4
+command from the same source directory (one data file of random bytes), and
+every workload is run once per contender per round, contenders in rotating
+order (A B C, B C A, ...), for BENCH_REPS rounds.  The table reports medians,
+min and max, and the ratio of the median to the kernel's ext4 driver.
+"""
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MiB = 1 << 20
+GiB = 1 << 30
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+MODES = {
+    # image and file sizes in MiB, caps and runtimes in seconds
+    'quick': dict(image_mib=1024, data_mib=256, write_mib=256, seq_cap=3,
+                  rand_runtime=2, reps=3, meta_files=1000, meta_size=4096),
+    'full': dict(image_mib=4096, data_mib=1024, write_mib=1024, seq_cap=30,
+                 rand_runtime=10, reps=5, meta_files=10000, meta_size=4096),
+}
+
+MKFS = ['mkfs.ext4', '-q', '-F', '-b', '4096',
+        '-E', 'lazy_itable_init=0,lazy_journal_init=0']
+
+
+def log(msg):
+    print('bench: ' + msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **kw)
+
+
+def drop_caches():
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('3\n')
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+# ---------------------------------------------------------------- contenders
+#
+# A contender provides: name, label, kind ('kernel', 'raw', 'fuse', 'model'),
+# missing() -> None or the reason it cannot run here, setup(workdir, image),
+# teardown(), root (the directory workloads use), server_pid (None unless a
+# userspace server does the work).  'model' contenders run workloads
+# themselves (run_workload); everything else gets fio on root.
+
+class Contender:
+    kind = 'fuse'
+    server_pid = None
+    root = None
+    needs_image = True
+
+    def __init__(self, name, label):
+        self.name, self.label = name, label
+
+    def missing(self):
+        return None
+
+    def alive(self):
+        return self.root is not None and os.path.ismount(self.root)
+
+    def describe(self):
+        return {'label': self.label, 'kind': self.kind}
+
+
+class Kernel(Contender):
+    kind = 'kernel'
+
+    def __init__(self):
+        super().__init__('kernel', "kernel ext4 (loop)")
+        self.loop = None
+
+    def missing(self):
+        if os.geteuid() != 0:
+            return 'needs root for loop mounts'
+        return None
+
+    def setup(self, workdir, image):
+        self.loop = run(['losetup', '-f', '--show', image]).stdout.strip()
+        self.root = os.path.join(workdir, 'mnt-' + self.name)
+        os.makedirs(self.root, exist_ok=True)
+        run(['mount', '-t', 'ext4', self.loop, self.root])
+
+    def teardown(self):
+        if self.root and os.path.ismount(self.root):
+            umount(self.root)
+        if self.loop:
+            subprocess.run(['losetup', '-d', self.loop])
+            self.loop = None
+
+
+class Raw(Contender):
+    """The ceiling: the same I/O straight to a file on the host filesystem
+    that holds the images (same data file, no ext4 image in between)."""
+    kind = 'raw'
+    needs_image = False
+
+    def __init__(self):
+        super().__init__('raw', "raw image file (ceiling)")
+
+    def setup(self, workdir, datafile):
+        self.root = os.path.join(workdir, 'raw')
+        os.makedirs(self.root, exist_ok=True)
+        shutil.copyfile(datafile, os.path.join(self.root, 'data'))
+
+    def alive(self):
+        return self.root is not None
+
+    def teardown(self):
+        pass
+
+
+class RawLoop(Raw):
+    """The ceiling through a loop block device: the data file attached to a
+    loop device, fio on the device.  Write workloads overwrite the device."""
+    def __init__(self):
+        Contender.__init__(self, 'raw-loop', "raw loop device (ceiling)")
+        self.loop = None
+
+    def setup(self, workdir, datafile):
+        super().setup(workdir, datafile)
+        self.loop = run(['losetup', '-f', '--show',
+                         os.path.join(self.root, 'data')]).stdout.strip()
+
+    def teardown(self):
+        if self.loop:
+            subprocess.run(['losetup', '-d', self.loop])
+            self.loop = None
+
+
+class Fuse(Contender):
+    """A FUSE server on a real mount (classic path: data through /dev/fuse)."""
+
+    def __init__(self, name, label, binary, args=()):
+        super().__init__(name, label)
+        self.binary, self.args = binary, list(args)
+        self.proc = None
+
+    def missing(self):
+        if not os.access(self.binary, os.X_OK):
+            return 'no %s' % os.path.relpath(self.binary, TOP)
+        if not os.path.exists('/dev/fuse') or os.geteuid() != 0:
+            return 'needs /dev/fuse and root'
+        return None
+
+    def describe(self):
+        d = super().describe()
+        d.update(binary=self.binary, args=self.args)
+        return d
+
+    def setup(self, workdir, image):
+        self.root = os.path.join(workdir, 'mnt-' + self.name)
+        os.makedirs(self.root, exist_ok=True)
+        self.logpath = os.path.join(workdir, self.name + '.server.log')
+        logf = open(self.logpath, 'w')
+        self.proc = subprocess.Popen([self.binary, image, self.root, '-f']
+                                     + self.args, stdout=logf,
+                                     stderr=subprocess.STDOUT)
+        logf.close()
+        self.server_pid = self.proc.pid
+        for _ in range(200):
+            if os.path.ismount(self.root):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        with open(self.logpath) as f:
+            out = f.read().strip()
+        self.teardown()
+        raise RuntimeError('%s did not mount: %s' % (self.name, out[-500:]))
+
+    def teardown(self):
+        if self.root and os.path.ismount(self.root):
+            umount(self.root)
+        if self.proc:
+            try:
+                self.exit_code = self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.exit_code = self.proc.wait()
+            self.proc = None
+
+
+class Kmodel(Contender):
+    """The iomap path through kmodel, a userspace MODEL of the kernel side.
+
+    Pluggable slot: kmodel is expected to offer a streaming benchmark mode
+        kmodel bench --server SERVER --image IMAGE --workload W
+                     --size BYTES --bs BYTES --runtime SECONDS
+    printing one JSON object with at least "bytes" and "seconds" (or "ops"
+    and "seconds" for the metadata workload), optionally "server_cpu_s",
+    "map_requests", "map_mean_us", "map_p99_us".  W is one of the workload
+    names of this file.  Until kmodel has that, the contender is skipped
+    with a note."""
+    kind = 'model'
+
+    def __init__(self, name, label, server):
+        super().__init__(name, label)
+        self.server = server
+        self.kmodel = os.environ.get('KMODEL') or next(
+            (p for p in (os.path.join(TOP, 'kmodel', 'kmodel'),
+                         os.path.join(TOP, 'build', 'kmodel', 'kmodel'))
+             if os.access(p, os.X_OK)), None)
+
+    def missing(self):
+        if not self.kmodel:
+            return 'kmodel not built (no kmodel/kmodel)'
+        if not os.access(self.server, os.X_OK):
+            return 'no %s' % os.path.relpath(self.server, TOP)
+        r = subprocess.run([self.kmodel, 'bench', '--help'],
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return "kmodel has no 'bench' streaming mode yet"
+        return None
+
+    def setup(self, workdir, image):
+        self.image = image
+
+    def alive(self):
+        return True
+
+    def teardown(self):
+        pass
+
+    def run_workload(self, wl, p):
+        cmd = [self.kmodel, 'bench', '--server', self.server,
+               '--image', self.image, '--workload', wl.name,
+               '--size', str(wl.size(p)), '--bs', str(wl.bs),
+               '--runtime', str(wl.runtime(p))]
+        r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           timeout=wl.runtime(p) * 10 + 120)
+        if r.returncode != 0:
+            raise RuntimeError('kmodel: ' + r.stderr.strip()[-500:])
+        return json.loads(r.stdout)
+
+
+def contenders():
+    b = lambda *p: os.path.join(TOP, 'build', *p)
+    return [
+        Kernel(),
+        Raw(),
+        RawLoop(),
+        Fuse('deb-1.47.0', "fuse2fs 1.47.0 (Debian)", '/usr/bin/fuse2fs'),
+        Fuse('pristine-1.47.4', "fuse2fs 1.47.4 (pristine)",
+             b('pristine', 'misc', 'fuse2fs')),
+        Fuse('fuse2fs', "fuse2fs (series, classic)",
+             b('iomap', 'misc', 'fuse2fs')),
+        Fuse('fuse4fs', "fuse4fs (series, classic)",
+             b('iomap', 'fuse4fs', 'fuse4fs')),
+        Kmodel('fuse2fs-kmodel', "fuse2fs iomap [kmodel: model]",
+               b('iomap', 'misc', 'fuse2fs')),
+        Kmodel('fuse4fs-kmodel', "fuse4fs iomap [kmodel: model]",
+               b('iomap', 'fuse4fs', 'fuse4fs')),
+    ]
+
+
+# Contenders run when BENCH_CONTENDERS is not set (raw-loop is a second
+# ceiling, only worth its time in full mode).
+DEFAULT = {
+    'quick': ['kernel', 'raw', 'deb-1.47.0', 'pristine-1.47.4', 'fuse2fs',
+              'fuse4fs', 'fuse2fs-kmodel', 'fuse4fs-kmodel'],
+    'full': ['kernel', 'raw', 'raw-loop', 'deb-1.47.0', 'pristine-1.47.4',
+             'fuse2fs', 'fuse4fs', 'fuse2fs-kmodel', 'fuse4fs-kmodel'],
+}
+
+
+def umount(path):
+    for _ in range(50):
+        if subprocess.run(['umount', path], stderr=subprocess.DEVNULL).returncode == 0:
+            return
+        if not os.path.ismount(path):
+            return
+        time.sleep(0.1)
+    subprocess.run(['umount', '-l', path])
+
+
+# ----------------------------------------------------------------- workloads
+
+class Workload:
+    """One fio job (or the metadata helper) run on a contender's root."""
+    unit = 'MiB/s'
+    bs = MiB
+    cold = False        # drop caches before
+    rand = False
+    fio = {}
+    target = 'data'     # file in root; 'new' files are removed first
+    new = False
+    follows = None      # run right after this workload, on what it read
+    per_gib = True      # server CPU reported per GiB moved (else per op)
+
+    def __init__(self, name, label, **kw):
+        self.name, self.label = name, label
+        self.__dict__.update(kw)
+
+    def size(self, p):
+        return (p['write_mib'] if self.new else p['data_mib']) * MiB
+
+    def runtime(self, p):
+        return p['rand_runtime'] if self.rand else p['seq_cap']
+
+    def applies(self, c):
+        return True
+
+    def fio_args(self, c, p, size=None):
+        if isinstance(c, RawLoop):
+            filename = c.loop
+        else:
+            filename = os.path.join(c.root, self.target)
+        a = ['--name=' + self.name, '--filename=' + filename,
+             '--ioengine=psync', '--bs=%d' % self.bs,
+             '--size=%d' % (size or self.size(p)),
+             '--runtime=%d' % self.runtime(p),
+             '--invalidate=0', '--output-format=json']
+        if self.rand:
+            a.append('--time_based=1')
+        for k, v in self.fio.items():
+            a.append('--%s=%s' % (k, v))
+        return a
+
+    def prepare(self, c, p):
+        if self.new and not isinstance(c, RawLoop):
+            path = os.path.join(c.root, self.target)
+            if os.path.exists(path):
+                os.unlink(path)
+        if self.cold:
+            drop_caches()
+        else:
+            os.sync()
+
+    def measure(self, c, p, tmp, prev=None):
+        size = None
+        if self.follows:
+            # Warm: read again exactly what the cold run read (it may have
+            # been cut short by the time cap).
+            size = prev['bytes'] // self.bs * self.bs
+        return self.fio_run(c, p, tmp, size)
+
+    def fio_run(self, c, p, tmp, size=None):
+        out = os.path.join(tmp, 'fio.json')
+        timeout = self.runtime(p) * 10 + 120
+        r = subprocess.run(['fio', '--output=' + out]
+                           + self.fio_args(c, p, size),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError('fio: ' + (r.stderr or r.stdout).strip()[-500:])
+        with open(out) as f:
+            job = json.load(f)['jobs'][0]
+        if job.get('error'):
+            raise RuntimeError('fio error %d' % job['error'])
+        d = job['write'] if job['write']['io_bytes'] else job['read']
+        nbytes, ms = d['io_bytes'], d['runtime']
+        if not nbytes or not ms:
+            raise RuntimeError('fio moved no data')
+        return {'bytes': nbytes, 'seconds': ms / 1000.0}
+
+    def value(self, res):
+        return res['bytes'] / res['seconds'] / MiB
+
+
+class Meta(Workload):
+    unit = 'ops/s'
+    per_gib = False
+
+    def applies(self, c):
+        return c.kind not in ('raw',)
+
+    def size(self, p):
+        return p['meta_size']
+
+    def runtime(self, p):
+        return p['rand_runtime']
+
+    def prepare(self, c, p):
+        self.dir = os.path.join(c.root, 'meta')
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.mkdir(self.dir)
+        os.sync()
+
+    def measure(self, c, p, tmp, prev=None):
+        r = subprocess.run([os.path.join(TOP, 'build', 'bench', 'meta'),
+                            self.dir, str(p['meta_files']), str(p['meta_size'])],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip()[-500:])
+        m = json.loads(r.stdout)
+        os.rmdir(self.dir)
+        secs = m['create_s'] + m['stat_s'] + m['unlink_s']
+        return {'ops': 3 * m['files'], 'seconds': secs, 'phases': m}
+
+    def value(self, res):
+        return res['ops'] / res['seconds']
+
+
+def workloads():
+    W = Workload
+    return [
+        W('seq-write', "seq write 1M buffered +fsync", new=True, target='w',
+          fio={'rw': 'write', 'end_fsync': 1}),
+        W('seq-read-cold', "seq read 1M cold", cold=True,
+          fio={'rw': 'read'}),
+        W('seq-read-warm', "seq read 1M warm", follows='seq-read-cold',
+          fio={'rw': 'read'}),
+        W('dio-write', "seq write 1M O_DIRECT", new=True, target='d',
+          fio={'rw': 'write', 'direct': 1}),
+        W('dio-read', "seq read 1M O_DIRECT", cold=True,
+          fio={'rw': 'read', 'direct': 1}),
+        W('rand-read', "rand read 4K buffered", cold=True, rand=True,
+          bs=4096, fio={'rw': 'randread'}),
+        W('rand-write', "rand write 4K buffered +fsync", rand=True, bs=4096,
+          fio={'rw': 'randwrite', 'end_fsync': 1}),
+        W('rand-read-dio', "rand read 4K O_DIRECT", cold=True, rand=True,
+          bs=4096, fio={'rw': 'randread', 'direct': 1}),
+        W('rand-write-dio', "rand write 4K O_DIRECT", rand=True, bs=4096,
+          fio={'rw': 'randwrite', 'direct': 1}),
+        Meta('meta', "create+stat+unlink 4K files"),
+    ]
+
+
+# ------------------------------------------------------------------- machine
+
+def machine():
+    cpu = 'unknown'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    with open('/proc/meminfo') as f:
+        mem = int(f.readline().split()[1]) // 1024
+    fs = run(['findmnt', '-n', '-o', 'FSTYPE,SOURCE', '-T',
+              tempfile.gettempdir()]).stdout.split()
+    return {'nproc': os.cpu_count(), 'kernel': platform.release(),
+            'cpu': cpu, 'mem_mib': mem, 'host': platform.node(),
+            'tmp_fs': ' '.join(fs), 'loadavg': os.getloadavg()}
+
+
+def versions():
+    v = {}
+    for k, cmd in (('fio', ['fio', '--version']),
+                   ('mkfs.ext4', ['mkfs.ext4', '-V'])):
+        r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        v[k] = r.stdout.strip().splitlines()[0] if r.stdout else '?'
+    return v
+
+
+# -------------------------------------------------------------------- report
+
+def summarize(results, names, wls):
+    s = {}
+    for wl in wls:
+        s[wl.name] = {}
+        for n in names:
+            vals = [r['value'] for r in results
+                    if r['workload'] == wl.name and r['contender'] == n
+                    and 'value' in r]
+            errs = [r['error'] for r in results
+                    if r['workload'] == wl.name and r['contender'] == n
+                    and 'error' in r]
+            cpu = [r['server_cpu'] for r in results
+                   if r['workload'] == wl.name and r['contender'] == n
+                   and r.get('server_cpu') is not None]
+            if not vals:
+                s[wl.name][n] = {'error': errs[0]} if errs else {}
+                continue
+            e = {'median': statistics.median(vals), 'min': min(vals),
+                 'max': max(vals), 'n': len(vals), 'unit': wl.unit}
+            if errs:
+                e['errors'] = len(errs)
+            if cpu:
+                e['server_cpu_median'] = statistics.median(cpu)
+                e['server_cpu_unit'] = 'cpu-s/GiB' if wl.per_gib else 'cpu-us/op'
+            s[wl.name][n] = e
+        k = s[wl.name].get('kernel', {}).get('median')
+        for n in names:
+            e = s[wl.name][n]
+            if k and 'median' in e:
+                e['ratio'] = e['median'] / k
+    return s
+
+
+def fmt(v):
+    if v >= 100:
+        return '%.0f' % v
+    if v >= 10:
+        return '%.1f' % v
+    return '%.2f' % v
+
+
+def table(doc, cs, wls):
+    s = doc['summary']
+    names = [c.name for c in cs]
+    labels = {c.name: c.label for c in cs}
+    m = doc['machine']
+    out = []
+    out.append('e2fsprogs-iomap benchmarks, %s, mode %s, %d rounds interleaved'
+               % (doc['date'], doc['mode'], doc['params']['reps']))
+    out.append('machine: %d CPUs (%s), kernel %s, %d MiB RAM, images on %s; '
+               'load average at start %.2f'
+               % (m['nproc'], m['cpu'], m['kernel'], m['mem_mib'], m['tmp_fs'],
+                  m['loadavg'][0]))
+    out.append('sizes: image %d MiB, data file %d MiB, writes up to %d MiB '
+               '(capped at %d s), random runs %d s, metadata %d files of %d B'
+               % tuple(doc['params'][k] for k in
+                       ('image_mib', 'data_mib', 'write_mib', 'seq_cap',
+                        'rand_runtime', 'meta_files', 'meta_size')))
+    out.append('')
+    out.append('Median (ratio to kernel ext4); MiB/s, metadata in ops/s. '
+               'Rows marked [kmodel: model] are a userspace MODEL of the '
+               'kernel, not a real kernel mount.')
+    out.append('')
+    hdr = '| workload | ' + ' | '.join(labels[n] for n in names) + ' |'
+    out.append(hdr)
+    out.append('|---|' + '---|' * len(names))
+    for wl in wls:
+        cells = []
+        for n in names:
+            e = s[wl.name].get(n, {})
+            if 'median' in e:
+                c = fmt(e['median'])
+                if 'ratio' in e and n != 'kernel':
+                    c += ' (%.2fx)' % e['ratio']
+                if e.get('errors'):
+                    c += ' !%d failed' % e['errors']
+            elif 'error' in e:
+                c = 'FAIL'
+            else:
+                c = 'n/a'
+            cells.append(c)
+        out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    out.append('')
+    out.append('Min-max over the rounds:')
+    out.append('')
+    out.append(hdr)
+    out.append('|---|' + '---|' * len(names))
+    for wl in wls:
+        cells = []
+        for n in names:
+            e = s[wl.name].get(n, {})
+            cells.append('%s-%s' % (fmt(e['min']), fmt(e['max']))
+                         if 'median' in e else '')
+        out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    fuse = [n for n in names if any('server_cpu_median' in s[w.name].get(n, {})
+                                    for w in wls)]
+    if fuse:
+        out.append('')
+        out.append('Server CPU (utime+stime of the server process, median): '
+                   'seconds per GiB moved; metadata in microseconds per op.')
+        out.append('')
+        out.append('| workload | ' + ' | '.join(labels[n] for n in fuse) + ' |')
+        out.append('|---|' + '---|' * len(fuse))
+        for wl in wls:
+            cells = [fmt(s[wl.name][n]['server_cpu_median'])
+                     if 'server_cpu_median' in s[wl.name].get(n, {}) else ''
+                     for n in fuse]
+            out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    notes = [(c.label, doc['contenders'][c.name]['skipped'])
+             for c in doc['_all'] if doc['contenders'][c.name].get('skipped')]
+    errors = [(labels[n], w.label, s[w.name][n]['error'])
+              for w in wls for n in names if 'error' in s[w.name].get(n, {})]
+    if notes or errors:
+        out.append('')
+    for label, why in notes:
+        out.append('skipped: %s: %s' % (label, why))
+    for label, w, why in errors:
+        out.append('failed: %s, %s: %s' % (label, w, why.splitlines()[-1][:200]))
+    return '\n'.join(out)
+
+
+def chart(doc, cs, wls, path):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log('no matplotlib (python3-matplotlib): no chart')
+        return False
+    s = doc['summary']
+    names = [c.name for c in cs if c.name != 'kernel']
+    kinds = {c.name: c.kind for c in cs}
+    labels = {c.name: c.label for c in cs}
+    rows = [w for w in wls if s[w.name].get('kernel', {}).get('median')]
+    fig, ax = plt.subplots(figsize=(max(10, 1.3 * len(rows) * max(1, len(names)) / 3), 6.5))
+    width = 0.8 / max(1, len(names))
+    cmap = plt.get_cmap('tab10')
+    for i, n in enumerate(names):
+        xs, ys, lo, hi = [], [], [], []
+        for j, w in enumerate(rows):
+            e = s[w.name].get(n, {})
+            k = s[w.name]['kernel']['median']
+            if 'median' not in e:
+                continue
+            xs.append(j - 0.4 + width * (i + 0.5))
+            ys.append(e['median'] / k)
+            lo.append((e['median'] - e['min']) / k)
+            hi.append((e['max'] - e['median']) / k)
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=labels[n],
+               color=cmap(i % 10), hatch='//' if kinds[n] == 'model' else None,
+               edgecolor='black', linewidth=0.3)
+    ax.axhline(1.0, color='black', linewidth=1)
+    ax.set_yscale('log')
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([w.label for w in rows], rotation=30, ha='right',
+                       fontsize=8)
+    ax.set_ylabel('median / kernel ext4 median (log); bars: min-max')
+    m = doc['machine']
+    ax.set_title('e2fsprogs-iomap bench %s (%s, %d rounds) - %d CPUs, %s\n'
+                 'kernel ext4 on loop = 1.0; hatched = through kmodel '
+                 '(a model of the kernel)'
+                 % (doc['date'][:16], doc['mode'], doc['params']['reps'],
+                    m['nproc'], m['kernel']), fontsize=9)
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis='y', which='both', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# ---------------------------------------------------------------------- main
+
+def measure(c, wl, p, work, prev):
+    """One measurement of one workload on one contender."""
+    if not c.alive():
+        raise RuntimeError('mount is gone (server died?)')
+    if c.kind == 'model':
+        return c.run_workload(wl, p)
+    if wl.follows and not prev:
+        # What it follows is not part of this run (or failed): do that
+        # first, untimed.
+        wl.prepare(c, p)
+        prev = wl.fio_run(c, p, work)
+    elif not wl.follows:
+        wl.prepare(c, p)
+    cpu0 = proc_cpu_seconds(c.server_pid) if c.server_pid else None
+    res = wl.measure(c, p, work, prev)
+    if cpu0 is not None:
+        cpu1 = proc_cpu_seconds(c.server_pid)
+        if cpu1 is not None:
+            res['server_cpu_s'] = cpu1 - cpu0
+    return res
+
+
+def main():
+    mode = os.environ.get('BENCH_MODE', 'quick')
+    if mode not in MODES:
+        sys.exit('bench: BENCH_MODE must be one of %s' % ', '.join(MODES))
+    p = dict(MODES[mode])
+    for k in p:
+        env = os.environ.get('BENCH_' + k.upper())
+        if env:
+            p[k] = int(env)
+    if p['data_mib'] + p['write_mib'] * 2 + 64 > p['image_mib']:
+        sys.exit('bench: image too small for the data and write files')
+
+    allc = contenders()
+    want = os.environ.get('BENCH_CONTENDERS')
+    want = want.split(',') if want else DEFAULT[mode]
+    unknown = set(want) - {c.name for c in allc}
+    if unknown:
+        sys.exit('bench: unknown contenders %s (known: %s)' % (
+            ', '.join(sorted(unknown)), ', '.join(c.name for c in allc)))
+    allwl = workloads()
+    wantw = os.environ.get('BENCH_WORKLOADS')
+    wls = [w for w in allwl if not wantw or w.name in wantw.split(',')]
+
+    stamp = datetime.datetime.now(datetime.timezone.utc)
+    outdir = os.environ.get('BENCH_OUT') or os.path.join(
+        TOP, 'build', 'bench', stamp.strftime('%Y%m%dT%H%M%SZ') + '-' + mode)
+    os.makedirs(outdir, exist_ok=True)
+
+    doc = {'date': stamp.strftime('%Y-%m-%d %H:%M:%S UTC'), 'mode': mode,
+           'params': p, 'machine': machine(), 'versions': versions(),
+           'mkfs': ' '.join(MKFS + ['-d', 'SRC', 'IMAGE', '%dM' % p['image_mib']]),
+           'contenders': {}, 'results': []}
+    cs = []
+    for c in allc:
+        d = c.describe()
+        if c.name not in want:
+            d['skipped'] = 'not selected'
+        else:
+            why = c.missing()
+            if why:
+                d['skipped'] = why
+                log('skipping %s: %s' % (c.name, why))
+            else:
+                cs.append(c)
+        doc['contenders'][c.name] = d
+    doc['_all'] = [c for c in allc if c.name in want]
+    if not cs:
+        sys.exit('bench: no contender can run')
+
+    work = tempfile.mkdtemp(prefix='e2fsprogs-iomap-bench.')
+    active = []
+
+    def cleanup(*_):
+        for c in active:
+            try:
+                c.teardown()
+            except Exception as e:
+                log('teardown %s: %s' % (c.name, e))
+        active.clear()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def on_signal(sig, frame):
+        cleanup()
+        sys.exit(128 + sig)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        t_start = time.monotonic()
+        # One source directory, one data file of random bytes, and one image
+        # a contender, all made the same way.
+        src = os.path.join(work, 'src')
+        os.mkdir(src)
+        datafile = os.path.join(src, 'data')
+        with open(datafile, 'wb') as f:
+            for _ in range(p['data_mib']):
+                f.write(os.urandom(MiB))
+        for c in cs:
+            if c.needs_image:
+                img = os.path.join(work, c.name + '.img')
+                run(MKFS + ['-d', src, img, '%dM' % p['image_mib']])
+                c.image = img
+                c.setup(work, img)
+            else:
+                c.setup(work, datafile)
+            active.append(c)
+        imaged = [c for c in cs if c.needs_image]
+        if imaged:
+            sb = run(['dumpe2fs', '-h', imaged[0].image]).stdout
+            doc['features'] = sb.split('Filesystem features:', 1)[-1] \
+                .splitlines()[0].strip()
+        log('set up %s in %.1f s' % (', '.join(c.name for c in cs),
+                                     time.monotonic() - t_start))
+
+        # A workload that follows another runs right after it on the same
+        # contender (a warm read must come before the next drop_caches).
+        groups = []
+        for wl in wls:
+            if groups and wl.follows == groups[-1][-1].name:
+                groups[-1].append(wl)
+            else:
+                groups.append([wl])
+        for rep in range(p['reps']):
+            order = cs[rep % len(cs):] + cs[:rep % len(cs)]
+            for group, c in ((g, c) for g in groups for c in order):
+                prev = None
+                for wl in group:
+                    if not wl.applies(c):
+                        continue
+                    r = {'rep': rep, 'workload': wl.name, 'contender': c.name}
+                    try:
+                        res = measure(c, wl, p, work, prev)
+                        r.update(res)
+                        r['value'] = wl.value(res)
+                        if res.get('server_cpu_s') is not None:
+                            r['server_cpu'] = (
+                                res['server_cpu_s'] / (res['bytes'] / GiB)
+                                if wl.per_gib else
+                                res['server_cpu_s'] / res['ops'] * 1e6)
+                        log('round %d %-14s %-16s %10s %s' % (
+                            rep + 1, wl.name, c.name, fmt(r['value']), wl.unit))
+                        prev = res
+                    except Exception as e:
+                        r['error'] = str(e) or type(e).__name__
+                        log('round %d %-14s %-16s FAILED: %s' % (
+                            rep + 1, wl.name, c.name, r['error'][-300:]))
+                        prev = None
+                    doc['results'].append(r)
+
+        for c in list(active):
+            c.teardown()
+            active.remove(c)
+            d = doc['contenders'][c.name]
+            if getattr(c, 'exit_code', None):
+                d['server_exit'] = c.exit_code
+            if c.needs_image and c.kind != 'model':
+                f = subprocess.run(['e2fsck', '-fn', c.image],
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+                d['e2fsck_clean'] = f.returncode == 0
+                if f.returncode:
+                    d['e2fsck'] = f.stdout[-2000:]
+                    log('e2fsck -fn found problems on the %s image' % c.name)
+        doc['seconds'] = time.monotonic() - t_start
+    finally:
+        cleanup()
+
+    doc['summary'] = summarize(doc['results'], [c.name for c in cs], wls)
+    text = table(doc, cs, wls)
+    allcs = doc.pop('_all')
+    fsck = [n for n, d in doc['contenders'].items() if d.get('e2fsck_clean') is False]
+    text += '\n\ne2fsck -fn after the run: %s' % (
+        'clean on every image' if not fsck else 'PROBLEMS on ' + ', '.join(fsck))
+    text += '\ntotal %.0f s; raw results: %s' % (
+        doc['seconds'], os.path.relpath(os.path.join(outdir, 'results.json'), TOP))
+    with open(os.path.join(outdir, 'results.json'), 'w') as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    doc['_all'] = allcs
+    with open(os.path.join(outdir, 'table.md'), 'w') as f:
+        f.write(text + '\n')
+    if chart(doc, cs, wls, os.path.join(outdir, 'chart.png')):
+        text += '\nchart: %s' % os.path.relpath(os.path.join(outdir, 'chart.png'), TOP)
+    latest = os.path.join(TOP, 'build', 'bench', 'latest')
+    if os.path.dirname(outdir) == os.path.dirname(latest):
+        if os.path.islink(latest):
+            os.unlink(latest)
+        if not os.path.exists(latest):
+            os.symlink(os.path.basename(outdir), latest)
+    print(text)
+    return 1 if fsck else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
