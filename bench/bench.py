@@ -210,58 +210,135 @@ class Fuse(Contender):
 
 
 class Kmodel(Contender):
-    """The iomap path through kmodel, a userspace MODEL of the kernel side.
+    """The iomap path through kmodel, a userspace MODEL of the kernel side:
+    kmodel plays the kernel against the unmodified server and moves the
+    data itself where the server's mappings point.
 
-    Pluggable slot: kmodel is expected to offer a streaming benchmark mode
-        kmodel bench --server SERVER --image IMAGE --workload W
-                     --size BYTES --bs BYTES --runtime SECONDS
-    printing one JSON object with at least "bytes" and "seconds" (or "ops"
-    and "seconds" for the metadata workload), optionally "server_cpu_s",
-    "map_requests", "map_mean_us", "map_p99_us".  W is one of the workload
-    names of this file.  Until kmodel has that, the contender is skipped
-    with a note."""
+    It uses kmodel's streaming mode (--stream SIZE:BS[:direct]: write a
+    new file + fsync, drop caches, read it back and verify), which covers
+    seq-write + seq-read-cold (buffered) and dio-write + dio-read; other
+    workloads are n/a until kmodel models them.  The image is attached to a
+    loop device: like the kernel, kmodel only accepts block devices as
+    iomap backing devices.  Skipped with a note when kmodel is not built or
+    the server does not negotiate iomap."""
     kind = 'model'
+    # workload -> (stream variant, which half of the stream run)
+    STREAM = {'seq-write': ('', 'write'), 'seq-read-cold': ('', 'read'),
+              'dio-write': (':direct', 'write'), 'dio-read': (':direct', 'read')}
 
-    def __init__(self, name, label, server):
+    def __init__(self, name, label, server, args=('-f',)):
         super().__init__(name, label)
-        self.server = server
-        self.kmodel = os.environ.get('KMODEL') or next(
-            (p for p in (os.path.join(TOP, 'kmodel', 'kmodel'),
-                         os.path.join(TOP, 'build', 'kmodel', 'kmodel'))
-             if os.access(p, os.X_OK)), None)
+        self.server, self.args = server, list(args)
+        self.kmodel = os.environ.get('KMODEL') or os.path.join(
+            TOP, 'kmodel', 'kmodel')
+        self.loop = None
+        self.stash = {}
 
     def missing(self):
-        if not self.kmodel:
-            return 'kmodel not built (no kmodel/kmodel)'
+        if not os.access(self.kmodel, os.X_OK):
+            return 'kmodel not built (no %s)' % os.path.relpath(self.kmodel, TOP)
         if not os.access(self.server, os.X_OK):
             return 'no %s' % os.path.relpath(self.server, TOP)
-        r = subprocess.run([self.kmodel, 'bench', '--help'],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        if r.returncode != 0:
-            return "kmodel has no 'bench' streaming mode yet"
         return None
 
+    def describe(self):
+        d = super().describe()
+        d.update(kmodel=self.kmodel, server=self.server)
+        return d
+
     def setup(self, workdir, image):
-        self.image = image
+        self.image, self.work = image, workdir
+        self.loop = run(['losetup', '-f', '--show', image]).stdout.strip()
+        self.root = self.loop
+        try:
+            self.stream('1M')
+        except RuntimeError as e:
+            self.teardown()
+            if 'iomap was not negotiated' in str(e):
+                raise Skip('%s does not negotiate iomap with kmodel'
+                           % os.path.relpath(self.server, TOP))
+            raise
 
     def alive(self):
-        return True
+        return self.loop is not None
 
     def teardown(self):
-        pass
+        if self.loop:
+            subprocess.run(['losetup', '-d', self.loop])
+            self.loop = None
 
-    def run_workload(self, wl, p):
-        cmd = [self.kmodel, 'bench', '--server', self.server,
-               '--image', self.image, '--workload', wl.name,
-               '--size', str(wl.size(p)), '--bs', str(wl.bs),
-               '--runtime', str(wl.runtime(p))]
+    def stream(self, arg, timeout=600):
+        logpath = os.path.join(self.work, self.name + '.server.log')
+        cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats',
+               '--server-log', logpath, '--stream', arg, '--',
+               self.server, self.loop, '@FD@'] + self.args
         r = subprocess.run(cmd, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True,
-                           timeout=wl.runtime(p) * 10 + 120)
+                           stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout)
         if r.returncode != 0:
-            raise RuntimeError('kmodel: ' + r.stderr.strip()[-500:])
-        return json.loads(r.stdout)
+            lines = [l for l in r.stdout.splitlines() if l.startswith('kmodel:')]
+            raise RuntimeError('kmodel: ' + ' / '.join(lines[-3:]))
+        return parse_kmodel(r.stdout)
+
+    def run_workload(self, wl, p, rep):
+        if wl.name not in self.STREAM:
+            raise NotApplicable("not in kmodel's streaming mode")
+        variant, half = self.STREAM[wl.name]
+        key = (rep, variant)
+        if half == 'write' or key not in self.stash:
+            size = wl.size(p) // MiB
+            self.stash[key] = self.stream('%dM:1M%s' % (size, variant),
+                                          timeout=wl.runtime(p) * 20 + 300)
+        res = dict(self.stash[key][half])
+        res.update(self.stash[key]['stats'])
+        return res
+
+
+def parse_kmodel(out):
+    """The stream lines and statistics kmodel prints (kmodel/run.c and
+    km_print_stats in kmodel/wire.c)."""
+    import re
+    res = {'stats': {}}
+    for line in out.splitlines():
+        m = re.match(r'kmodel: stream: wrote (\d+) MiB .*: ([0-9.]+) MiB/s', line)
+        if m:
+            mib, rate = int(m.group(1)), float(m.group(2))
+            res['write'] = {'bytes': mib * MiB, 'seconds': mib / rate}
+        m = re.match(r'kmodel: stream: read (\d+) MiB .*: ([0-9.]+) MiB/s', line)
+        if m:
+            mib, rate = int(m.group(1)), float(m.group(2))
+            res['read'] = {'bytes': mib * MiB, 'seconds': mib / rate}
+        m = re.match(r'\s+IOMAP_BEGIN\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)',
+                     line)
+        if m:
+            res['stats']['map_requests'] = int(m.group(1))
+            res['stats']['map_mean_us'] = float(m.group(4))
+        m = re.match(r'\s+device I/O by kmodel: read (\d+) bytes, written (\d+)',
+                     line)
+        if m:
+            res['stats']['device_bytes'] = int(m.group(1)) + int(m.group(2))
+        m = re.match(r'\s+file data through FUSE_READ/WRITE: read (\d+) bytes, '
+                     r'written (\d+)', line)
+        if m:
+            res['stats']['fuse_data_bytes'] = int(m.group(1)) + int(m.group(2))
+        m = re.match(r'\s+mappings: (\d+) from IOMAP_BEGIN, (\d+) from the cache',
+                     line)
+        if m:
+            res['stats']['map_cache_hits'] = int(m.group(2))
+    if 'write' not in res or 'read' not in res:
+        raise RuntimeError('kmodel printed no stream results')
+    st = res['stats']
+    if st.get('device_bytes') and 'map_requests' in st:
+        st['map_requests_per_gib'] = st['map_requests'] / (st['device_bytes'] / GiB)
+    return res
+
+
+class Skip(Exception):
+    """The contender cannot run here; the message says why."""
+
+
+class NotApplicable(Exception):
+    """The workload does not apply to this contender."""
 
 
 def contenders():
@@ -503,6 +580,11 @@ def summarize(results, names, wls):
             if cpu:
                 e['server_cpu_median'] = statistics.median(cpu)
                 e['server_cpu_unit'] = 'cpu-s/GiB' if wl.per_gib else 'cpu-us/op'
+            for k in IOMAP_STATS:
+                v = [r[k] for r in results if r['workload'] == wl.name
+                     and r['contender'] == n and r.get(k) is not None]
+                if v:
+                    e[k] = statistics.median(v)
             s[wl.name][n] = e
         k = s[wl.name].get('kernel', {}).get('median')
         for n in names:
@@ -510,6 +592,10 @@ def summarize(results, names, wls):
             if k and 'median' in e:
                 e['ratio'] = e['median'] / k
     return s
+
+
+# Server-side figures of the iomap path, from kmodel's statistics.
+IOMAP_STATS = ('map_requests_per_gib', 'map_mean_us', 'map_p99_us')
 
 
 def fmt(v):
@@ -587,6 +673,26 @@ def table(doc, cs, wls):
                      if 'server_cpu_median' in s[wl.name].get(n, {}) else ''
                      for n in fuse]
             out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    model = [n for n in names if any('map_requests_per_gib' in s[w.name].get(n, {})
+                                     for w in wls)]
+    if model:
+        out.append('')
+        out.append('iomap server side, through kmodel (a model of the kernel): '
+                   'IOMAP_BEGIN requests per GiB of device I/O, mean time per '
+                   'request in microseconds (kmodel statistics of the whole '
+                   'stream run, write + read).')
+        out.append('')
+        out.append('| workload | ' + ' | '.join(
+            '%s %s' % (labels[n], h) for n in model
+            for h in ('maps/GiB', 'mean us', 'p99 us')) + ' |')
+        out.append('|---|' + '---|' * (3 * len(model)))
+        for wl in wls:
+            cells = []
+            for n in model:
+                e = s[wl.name].get(n, {})
+                cells += [fmt(e[k]) if k in e else '' for k in IOMAP_STATS]
+            if any(cells):
+                out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
     notes = [(c.label, doc['contenders'][c.name]['skipped'])
              for c in doc['_all'] if doc['contenders'][c.name].get('skipped')]
     errors = [(labels[n], w.label, s[w.name][n]['error'])
@@ -652,12 +758,12 @@ def chart(doc, cs, wls, path):
 
 # ---------------------------------------------------------------------- main
 
-def measure(c, wl, p, work, prev):
+def measure(c, wl, p, work, prev, rep):
     """One measurement of one workload on one contender."""
     if not c.alive():
         raise RuntimeError('mount is gone (server died?)')
     if c.kind == 'model':
-        return c.run_workload(wl, p)
+        return c.run_workload(wl, p, rep)
     if wl.follows and not prev:
         # What it follows is not part of this run (or failed): do that
         # first, untimed.
@@ -751,15 +857,28 @@ def main():
         with open(datafile, 'wb') as f:
             for _ in range(p['data_mib']):
                 f.write(os.urandom(MiB))
-        for c in cs:
-            if c.needs_image:
-                img = os.path.join(work, c.name + '.img')
-                run(MKFS + ['-d', src, img, '%dM' % p['image_mib']])
-                c.image = img
-                c.setup(work, img)
-            else:
-                c.setup(work, datafile)
-            active.append(c)
+        for c in list(cs):
+            try:
+                if c.needs_image:
+                    img = os.path.join(work, c.name + '.img')
+                    run(MKFS + ['-d', src, img, '%dM' % p['image_mib']])
+                    c.image = img
+                    c.setup(work, img)
+                else:
+                    c.setup(work, datafile)
+                active.append(c)
+            except (Skip, RuntimeError, subprocess.CalledProcessError) as e:
+                why = str(e)
+                if isinstance(e, subprocess.CalledProcessError):
+                    why = '%s: %s' % (' '.join(e.cmd[:2]), e.stderr.strip())
+                if not isinstance(e, Skip):
+                    why = 'setup failed: ' + why
+                c.teardown()
+                log('skipping %s: %s' % (c.name, why))
+                doc['contenders'][c.name]['skipped'] = why
+                cs.remove(c)
+        if not cs:
+            raise SystemExit('bench: no contender could be set up')
         imaged = [c for c in cs if c.needs_image]
         if imaged:
             sb = run(['dumpe2fs', '-h', imaged[0].image]).stdout
@@ -785,7 +904,7 @@ def main():
                         continue
                     r = {'rep': rep, 'workload': wl.name, 'contender': c.name}
                     try:
-                        res = measure(c, wl, p, work, prev)
+                        res = measure(c, wl, p, work, prev, rep)
                         r.update(res)
                         r['value'] = wl.value(res)
                         if res.get('server_cpu_s') is not None:
@@ -796,6 +915,8 @@ def main():
                         log('round %d %-14s %-16s %10s %s' % (
                             rep + 1, wl.name, c.name, fmt(r['value']), wl.unit))
                         prev = res
+                    except NotApplicable:
+                        continue
                     except Exception as e:
                         r['error'] = str(e) or type(e).__name__
                         log('round %d %-14s %-16s FAILED: %s' % (
@@ -809,7 +930,7 @@ def main():
             d = doc['contenders'][c.name]
             if getattr(c, 'exit_code', None):
                 d['server_exit'] = c.exit_code
-            if c.needs_image and c.kind != 'model':
+            if c.needs_image:
                 f = subprocess.run(['e2fsck', '-fn', c.image],
                                    stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
