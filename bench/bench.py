@@ -276,9 +276,52 @@ class Kmodel(Contender):
                            stderr=subprocess.STDOUT, text=True,
                            timeout=timeout)
         if r.returncode != 0:
-            lines = [l for l in r.stdout.splitlines() if l.startswith('kmodel:')]
-            raise RuntimeError('kmodel: ' + ' / '.join(lines[-3:]))
+            raise RuntimeError(kmodel_errors(r.stdout))
         return parse_kmodel(r.stdout)
+
+    def callgrind(self, work):
+        """Instructions the server executes per mapping request: a figure
+        that does not depend on machine noise.  Two stream runs of different
+        sizes on a fixed image (fixed UUID, hash seed and time), the server
+        under callgrind; the difference of the instruction totals over the
+        difference of the IOMAP_BEGIN counts leaves start-up and mount out."""
+        out = {}
+        img = os.path.join(work, self.name + '-callgrind.img')
+        env = dict(os.environ, E2FSPROGS_FAKE_TIME='1700000000')
+        subprocess.run(MKFS + ['-U', FIXED_UUID, '-E', 'hash_seed=' + FIXED_UUID,
+                               img, '256M'], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        loop = run(['losetup', '-f', '--show', img]).stdout.strip()
+        try:
+            for variant in ('', ':direct'):
+                pts = []
+                for mib in (4, 16):
+                    cg = os.path.join(work, 'callgrind.out')
+                    cmd = [self.kmodel, '--iomap', '--expect-iomap',
+                           '--server-log', os.path.join(work, 'callgrind.log'),
+                           '--stream', '%dM:1M%s' % (mib, variant), '--',
+                           'valgrind', '--tool=callgrind',
+                           '--callgrind-out-file=' + cg,
+                           self.server, loop, '@FD@'] + self.args
+                    r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True,
+                                       timeout=600)
+                    if r.returncode != 0:
+                        raise RuntimeError('kmodel under callgrind: ' + kmodel_errors(r.stdout))
+                    st = parse_kmodel(r.stdout)['stats']
+                    with open(cg) as f:
+                        ir = next(int(l.split()[1]) for l in f
+                                  if l.startswith('totals:'))
+                    pts.append((st.get('map_requests', 0), ir))
+                dn = pts[1][0] - pts[0][0]
+                out['buffered' if not variant else 'direct'] = {
+                    'runs': pts,
+                    'instructions_per_map': (pts[1][1] - pts[0][1]) / dn
+                    if dn > 0 else None}
+        finally:
+            subprocess.run(['losetup', '-d', loop])
+            os.unlink(img)
+        return out
 
     def run_workload(self, wl, p, rep):
         if wl.name not in self.STREAM:
@@ -292,6 +335,14 @@ class Kmodel(Contender):
         res = dict(self.stash[key][half])
         res.update(self.stash[key]['stats'])
         return res
+
+
+def kmodel_errors(out):
+    lines = [l for l in out.splitlines() if l.startswith('kmodel:')]
+    return ' / '.join(lines[-3:])
+
+
+FIXED_UUID = '0e2f5e2f-105a-4d3a-9c1b-000000000001'
 
 
 def parse_kmodel(out):
@@ -623,6 +674,7 @@ def table(doc, cs, wls):
                % tuple(doc['params'][k] for k in
                        ('image_mib', 'data_mib', 'write_mib', 'seq_cap',
                         'rand_runtime', 'meta_files', 'meta_size')))
+    out.append('images: %s; features: %s' % (doc['mkfs'], doc.get('features', '?')))
     out.append('')
     out.append('Median (ratio to kernel ext4); MiB/s, metadata in ops/s. '
                'Rows marked [kmodel: model] are a userspace MODEL of the '
@@ -693,6 +745,22 @@ def table(doc, cs, wls):
                 cells += [fmt(e[k]) if k in e else '' for k in IOMAP_STATS]
             if any(cells):
                 out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    cg = [(labels[n], doc['contenders'][n]['callgrind']) for n in names
+          if 'callgrind' in doc['contenders'][n]]
+    if cg:
+        out.append('')
+        out.append('Server instructions per mapping request (callgrind, fixed '
+                   'image; deterministic, independent of machine noise; '
+                   'difference of a 16 MiB and a 4 MiB stream run):')
+        out.append('')
+        for label, d in cg:
+            if 'error' in d:
+                out.append('- %s: failed: %s' % (label, d['error'][-200:]))
+                continue
+            out.append('- %s: %s' % (label, ', '.join(
+                '%s %s' % (k, '%.0f' % v['instructions_per_map']
+                           if v['instructions_per_map'] else 'n/a')
+                for k, v in sorted(d.items()))))
     notes = [(c.label, doc['contenders'][c.name]['skipped'])
              for c in doc['_all'] if doc['contenders'][c.name].get('skipped')]
     errors = [(labels[n], w.label, s[w.name][n]['error'])
@@ -739,8 +807,9 @@ def chart(doc, cs, wls, path):
     ax.axhline(1.0, color='black', linewidth=1)
     ax.set_yscale('log')
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([w.label for w in rows], rotation=30, ha='right',
-                       fontsize=8)
+    ax.set_xticklabels(['%s\n(kernel %s %s)' % (w.label, fmt(s[w.name]['kernel']['median']),
+                                                w.unit) for w in rows],
+                       rotation=30, ha='right', fontsize=8)
     ax.set_ylabel('median / kernel ext4 median (log); bars: min-max')
     m = doc['machine']
     ax.set_title('e2fsprogs-iomap bench %s (%s, %d rounds) - %d CPUs, %s\n'
@@ -863,6 +932,10 @@ def main():
                     img = os.path.join(work, c.name + '.img')
                     run(MKFS + ['-d', src, img, '%dM' % p['image_mib']])
                     c.image = img
+                    if 'features' not in doc:
+                        sb = run(['dumpe2fs', '-h', img]).stdout
+                        doc['features'] = sb.split('Filesystem features:', 1)[-1] \
+                            .splitlines()[0].strip()
                     c.setup(work, img)
                 else:
                     c.setup(work, datafile)
@@ -879,11 +952,6 @@ def main():
                 cs.remove(c)
         if not cs:
             raise SystemExit('bench: no contender could be set up')
-        imaged = [c for c in cs if c.needs_image]
-        if imaged:
-            sb = run(['dumpe2fs', '-h', imaged[0].image]).stdout
-            doc['features'] = sb.split('Filesystem features:', 1)[-1] \
-                .splitlines()[0].strip()
         log('set up %s in %.1f s' % (', '.join(c.name for c in cs),
                                      time.monotonic() - t_start))
 
@@ -923,6 +991,16 @@ def main():
                             rep + 1, wl.name, c.name, r['error'][-300:]))
                         prev = None
                     doc['results'].append(r)
+
+        if os.environ.get('BENCH_CALLGRIND', '1') != '0' and shutil.which('valgrind'):
+            for c in cs:
+                if c.kind == 'model':
+                    log('callgrind: %s' % c.name)
+                    try:
+                        doc['contenders'][c.name]['callgrind'] = c.callgrind(work)
+                    except Exception as e:
+                        doc['contenders'][c.name]['callgrind'] = {'error': str(e)}
+                        log('callgrind %s: %s' % (c.name, e))
 
         for c in list(active):
             c.teardown()
