@@ -124,6 +124,7 @@ struct km_inode {
 	uint64_t ino;
 	uint64_t nlookup;
 	uint32_t mode;
+	uint32_t nlink;
 	uint32_t aflags;
 	int iomap;
 	uint64_t size;		/* i_size */
@@ -159,7 +160,7 @@ struct km_conn {
 	uint32_t blocksize;
 	int64_t maxbytes;
 	uint32_t cache_maxbytes;
-	int no_end, no_ioend;
+	int no_end, no_ioend, no_flush, no_syncfs;
 	int timeout_ms;
 	int violations;
 	int verbose;

@@ -183,7 +183,8 @@ static int do_write(const char *path, uint64_t off, uint64_t len, uint64_t seed,
 
 		if (off + n > f->size)
 			mresize(f, off + n);
-		memcpy(f->data + off, buf, n);
+		if (n)
+			memcpy(f->data + off, buf, n);
 		if ((uint64_t)n != len) {
 			fprintf(stderr, "kmodel: short write %zd of %llu\n", n,
 				(unsigned long long)len);
@@ -434,7 +435,8 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		NEED(1);
 		if ((r = km_readdir(c->argv[0], &names, &n)))
 			return r;
-		qsort(names, n, sizeof(*names), cmpstr);
+		if (n)
+			qsort(names, n, sizeof(*names), cmpstr);
 		for (i = 0; i < n; i++) {
 			l += snprintf(res + l, reslen > l ? reslen - l : 0, "%s%s", i ? " " : "",
 				      names[i]);
@@ -604,7 +606,7 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
 		mresize(mget(path, 1), 0);
 	}
 	for (i = 0; i < nops; i++) {
-		uint64_t what = rrange(100), off, len;
+		uint64_t what = rrange(100), off = 0, len = 0;
 		const char *name;
 		struct mfile *m;
 
@@ -675,6 +677,10 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
 			name = "verify";
 			r = do_verify(NULL);
 		}
+		if (K->verbose > 1)
+			fprintf(stderr, "kmodel: random op %ld: %s %s %llu %llu -> %s\n", i, name,
+				path, (unsigned long long)off, (unsigned long long)len,
+				km_errno_name(r));
 		if (!r && !K->violations)
 			r = do_verify(path);
 		if (r || K->violations) {
@@ -759,6 +765,10 @@ int km_export_model(const char *dir)
 {
 	size_t i;
 
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		perror(dir);
+		return -1;
+	}
 	for (i = 0; i < nmodel; i++) {
 		char *p, *s;
 		int fd;

@@ -6,8 +6,15 @@
  * KMODEL_CTL_FD to kmodel, which answers them like the kernel would (file
  * descriptors travel with SCM_RIGHTS).  Every other ioctl goes to the
  * kernel untouched.
+ *
+ * After kmodel's teardown the socket reads end-of-file; a kernel would make
+ * reads of an unmounted /dev/fuse fail with ENODEV, which is how servers
+ * tell an unmount from an error, so the shim reports EOF on the fuse socket
+ * as ENODEV.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -21,6 +28,42 @@
 #include "kmodel.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int fuse_fd = -1;
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	const char *s = getenv(KM_ENV_FUSE_FD);
+
+	fuse_fd = s && *s ? atoi(s) : -1;
+	real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
+	real_splice = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned int))
+		dlsym(RTLD_NEXT, "splice");
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+	ssize_t n = real_read ? real_read(fd, buf, len) : syscall(SYS_read, fd, buf, len);
+
+	if (n == 0 && len && fd == fuse_fd && fd >= 0) {
+		errno = ENODEV;
+		return -1;
+	}
+	return n;
+}
+
+ssize_t splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len, unsigned int fl)
+{
+	ssize_t n = real_splice ? real_splice(in, inoff, out, outoff, len, fl) :
+		    syscall(SYS_splice, in, inoff, out, outoff, len, fl);
+
+	if (n == 0 && len && in == fuse_fd && in >= 0) {
+		errno = ENODEV;
+		return -1;
+	}
+	return n;
+}
 
 static int env_fd(const char *name)
 {
@@ -98,7 +141,7 @@ int ioctl(int fd, unsigned long req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 
-	ours = fd == env_fd(KM_ENV_FUSE_FD);
+	ours = fd == fuse_fd && fd >= 0;
 	switch (req) {
 	case FUSE_DEV_IOC_BACKING_OPEN:
 		if (ours) {
@@ -113,7 +156,7 @@ int ioctl(int fd, unsigned long req, ...)
 			return forward(req, arg, sizeof(uint32_t), -1);
 		break;
 	case FUSE_DEV_IOC_CLONE:
-		if (ours || (arg && *(uint32_t *)arg == (uint32_t)env_fd(KM_ENV_FUSE_FD))) {
+		if (ours || (arg && fuse_fd >= 0 && *(uint32_t *)arg == (uint32_t)fuse_fd)) {
 			errno = EINVAL;
 			return -1;
 		}

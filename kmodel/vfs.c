@@ -75,6 +75,7 @@ void km_update_attr(struct km_inode *ip, const struct fuse_attr *a, int fresh)
 
 		ip->ino = a->ino;
 		ip->mode = a->mode;
+		ip->nlink = a->nlink;
 		ip->aflags = a->flags;
 		if (first) {
 			ip->iomap = K->iomap && S_ISREG(a->mode) &&
@@ -94,6 +95,7 @@ void km_update_attr(struct km_inode *ip, const struct fuse_attr *a, int fresh)
 			     (unsigned long long)ip->nodeid, (unsigned long long)ip->ino,
 			     (unsigned long long)a->ino);
 	ip->mode = a->mode;
+	ip->nlink = a->nlink;
 	/* an exclusive iomap inode trusts its own size; classic ones take the server's */
 	if (!ip->iomap)
 		ip->size = a->size;
@@ -362,9 +364,11 @@ int km_close(struct km_inode *ip)
 		return 0;
 	fl.fh = ip->fh;
 	iov = (struct iovec){ &fl, sizeof(fl) };
-	r = km_call(FUSE_FLUSH, ip->nodeid, &iov, 1, NULL, 0, NULL);
-	if (r == -ENOSYS)
+	r = K->no_flush ? 0 : km_call(FUSE_FLUSH, ip->nodeid, &iov, 1, NULL, 0, NULL);
+	if (r == -ENOSYS) {
+		K->no_flush = 1;
 		r = 0;
+	}
 	rel.fh = ip->fh;
 	rel.flags = O_RDWR;
 	iov = (struct iovec){ &rel, sizeof(rel) };
@@ -374,6 +378,32 @@ int km_close(struct km_inode *ip)
 }
 
 static void pc_drop_all(struct km_inode *ip, int discard);
+
+/*
+ * The last name of an inode is gone: the kernel drops its page cache
+ * unwritten, releases it, evicts it and tells the server with FORGET, after
+ * which the server may reuse the node id.
+ */
+static void evict(struct km_inode *ip)
+{
+	size_t h = ip->nodeid % (sizeof(K->itab) / sizeof(K->itab[0]));
+	struct km_inode **pp;
+	struct fuse_forget_in fi;
+
+	km_close(ip);
+	pc_drop_all(ip, 1);
+	km_mcache_free(&ip->mc);
+	if (ip->nlookup) {
+		fi.nlookup = ip->nlookup;
+		km_send_noreply(FUSE_FORGET, ip->nodeid, &fi, sizeof(fi));
+	}
+	for (pp = &K->itab[h]; *pp; pp = &(*pp)->hnext)
+		if (*pp == ip) {
+			*pp = ip->hnext;
+			break;
+		}
+	free(ip);
+}
 
 int km_unlink(const char *path, int dir)
 {
@@ -392,12 +422,10 @@ int km_unlink(const char *path, int dir)
 	if (r)
 		return r;
 	ddrop(path);
-	if (ip && S_ISREG(ip->mode)) {
-		/* last name gone: the data dies with the inode, unwritten */
-		km_close(ip);
-		pc_drop_all(ip, 1);
-		km_mcache_free(&ip->mc);
-	}
+	if (ip && (dir || ip->nlink <= 1))
+		evict(ip);
+	else if (ip)
+		ip->nlink--;
 	return 0;
 }
 
@@ -405,13 +433,14 @@ int km_rename(const char *from, const char *to)
 {
 	char p1[4096], p2[4096];
 	const char *n1, *n2;
-	struct km_inode *d1, *d2, *victim = NULL;
+	struct km_inode *d1, *d2, *src, *victim = NULL;
 	struct fuse_rename_in in;
 	struct iovec iov[3];
 	int r;
 
 	if ((r = split(from, p1, sizeof(p1), &n1)) || (r = split(to, p2, sizeof(p2), &n2)) ||
-	    (r = km_resolve(p1, &d1)) || (r = km_resolve(p2, &d2)))
+	    (r = km_resolve(p1, &d1)) || (r = km_resolve(p2, &d2)) ||
+	    (r = km_resolve(from, &src)))
 		return r;
 	if (km_resolve(to, &victim))
 		victim = NULL;
@@ -424,11 +453,9 @@ int km_rename(const char *from, const char *to)
 		return r;
 	ddrop(to);
 	drename(from, to);
-	if (victim && S_ISREG(victim->mode)) {
-		km_close(victim);
-		pc_drop_all(victim, 1);
-		km_mcache_free(&victim->mc);
-	}
+	if (victim && victim != src &&
+	    (S_ISDIR(victim->mode) || victim->nlink <= 1))
+		evict(victim);
 	return 0;
 }
 
@@ -644,6 +671,19 @@ static int iomap_end(struct km_inode *ip, uint32_t opflags, uint64_t pos, uint64
 	return r;
 }
 
+/* The kernel drops cached mappings in whole blocks. */
+static void inval_range(struct km_inode *ip, uint64_t off, uint64_t len)
+{
+	uint64_t a = off / BS * BS, b;
+
+	if (!len)
+		return;
+	b = len == FUSE_IOMAP_INVAL_TO_EOF || off + len < off ? FUSE_IOMAP_INVAL_TO_EOF :
+	    (off + len + BS - 1) / BS * BS - a;
+	km_mcache_inval(&ip->mc, 0, a, b);
+	km_mcache_inval(&ip->mc, 1, a, b);
+}
+
 static int iomap_ioend(struct km_inode *ip, uint64_t pos, uint64_t written, int error,
 		       uint32_t flags, uint32_t dev, uint64_t new_addr)
 {
@@ -686,8 +726,7 @@ static int iomap_ioend(struct km_inode *ip, uint64_t pos, uint64_t written, int 
 	if (error)
 		return error;
 	ip->disk_size = MAX(ip->disk_size, newsize);
-	if (written)
-		km_mcache_inval(&ip->mc, 0, pos, written), km_mcache_inval(&ip->mc, 1, pos, written);
+	inval_range(ip, pos, written);
 	return 0;
 }
 
@@ -739,8 +778,7 @@ static int inline_store(struct km_inode *ip, uint64_t pos, const uint8_t *data, 
 		K->fuse_write_bytes += out.size;
 	}
 	ip->disk_size = MAX(ip->disk_size, pos + len);
-	km_mcache_inval(&ip->mc, 0, pos, len);
-	km_mcache_inval(&ip->mc, 1, pos, len);
+	inval_range(ip, pos, len);
 	return 0;
 }
 
@@ -1413,8 +1451,7 @@ int km_truncate(struct km_inode *ip, uint64_t size)
 	if (r)
 		return r;
 	ip->size = ip->disk_size = size;
-	km_mcache_inval(&ip->mc, 0, size / BS * BS, FUSE_IOMAP_INVAL_TO_EOF);
-	km_mcache_inval(&ip->mc, 1, size / BS * BS, FUSE_IOMAP_INVAL_TO_EOF);
+	inval_range(ip, size, FUSE_IOMAP_INVAL_TO_EOF);
 	return 0;
 }
 
@@ -1450,12 +1487,8 @@ int km_fallocate(struct km_inode *ip, uint32_t mode, uint64_t off, uint64_t len)
 			ip->size = end;
 		return 0;
 	}
-	km_mcache_inval(&ip->mc, 0, off / BS * BS,
-			(mode & (FALLOC_FL_COLLAPSE | FALLOC_FL_INSERT)) ?
-			FUSE_IOMAP_INVAL_TO_EOF : (end + BS - 1) / BS * BS - off / BS * BS);
-	km_mcache_inval(&ip->mc, 1, off / BS * BS,
-			(mode & (FALLOC_FL_COLLAPSE | FALLOC_FL_INSERT)) ?
-			FUSE_IOMAP_INVAL_TO_EOF : (end + BS - 1) / BS * BS - off / BS * BS);
+	inval_range(ip, off, (mode & (FALLOC_FL_COLLAPSE | FALLOC_FL_INSERT)) ?
+		    FUSE_IOMAP_INVAL_TO_EOF : len);
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > ip->size)
 		ip->size = ip->disk_size = end;
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
@@ -1520,9 +1553,11 @@ int km_syncfs(void)
 		return r;
 	r = wb_all();
 	sync_devs();
-	if (r || !K->iomap)
+	if (r || !K->iomap || K->no_syncfs)
 		return r;
 	r = km_call(FUSE_SYNCFS, FUSE_ROOT_ID, &iov, 1, NULL, 0, NULL);
+	if (r == -ENOSYS)
+		K->no_syncfs = 1;
 	return r == -ENOSYS ? 0 : r;
 }
 
@@ -2025,7 +2060,7 @@ int km_unmount(struct km_conn *k)
 			ret = r;
 		FOR_EACH_INODE(ip)
 			km_close(ip);
-		if (k->iomap && !shut_down) {
+		if (k->iomap && !shut_down && !k->no_syncfs) {
 			struct fuse_syncfs_in in = { 0 };
 			struct iovec iov = { &in, sizeof(in) };
 

@@ -387,7 +387,7 @@ static void dispatch(size_t n)
 		waiting->outlen = 0;
 		return;
 	}
-	if (oh.error == 0)
+	if (oh.error == 0 && waiting->outlen)
 		memcpy(waiting->out, K->rxbuf + sizeof(oh), waiting->outlen);
 }
 
