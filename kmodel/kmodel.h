@@ -210,6 +210,7 @@ int km_open(struct km_inode *ip, int flags);
 int km_close(struct km_inode *ip);
 ssize_t km_read(struct km_inode *ip, uint64_t pos, size_t len, void *buf, int direct);
 ssize_t km_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf, int direct);
+ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf);
 int km_truncate(struct km_inode *ip, uint64_t size);
 int km_fallocate(struct km_inode *ip, uint32_t mode, uint64_t off, uint64_t len);
 int km_fsync(struct km_inode *ip, int datasync);

@@ -166,6 +166,7 @@ static int check_data(const char *path, uint64_t off, const uint8_t *got, size_t
 	return 0;
 }
 
+/* direct: 0 buffered, 1 O_DIRECT, 2 store through a shared mapping */
 static int do_write(const char *path, uint64_t off, uint64_t len, uint64_t seed, int direct)
 {
 	struct km_inode *ip;
@@ -177,7 +178,7 @@ static int do_write(const char *path, uint64_t off, uint64_t len, uint64_t seed,
 		return r;
 	buf = malloc(len ? len : 1);
 	pattern(buf, off, len, seed);
-	n = km_write(ip, off, len, buf, direct);
+	n = direct == 2 ? km_mmap_write(ip, off, len, buf) : km_write(ip, off, len, buf, direct);
 	if (n >= 0) {
 		struct mfile *f = mget(path, 1);
 
@@ -348,6 +349,13 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		    (c->argc > 3 && strcmp(c->argv[3], "direct") && num(c->argv[3], &s)))
 			return -EINVAL;
 		return do_write(c->argv[0], a, b, s, direct);
+	}
+	if (!strcmp(op, "mwrite")) {
+		NEED(3);
+		if (num(c->argv[1], &a) || num(c->argv[2], &b) ||
+		    (c->argc > 3 && num(c->argv[3], &s)))
+			return -EINVAL;
+		return do_write(c->argv[0], a, b, s, 2);
 	}
 	if (!strcmp(op, "read")) {
 		NEED(3);
@@ -542,7 +550,7 @@ int km_run_script(FILE *f, const char *name)
 			/* an unknown operation is a script error, not a result */
 			int known = 0;
 			static const char *ops[] = { "mkdir", "create", "open", "close", "write",
-				"read", "verify", "truncate", "fallocate", "fsync", "fdatasync",
+				"read", "verify", "truncate", "fallocate", "fsync", "fdatasync", "mwrite",
 				"syncfs", "dropcaches", "stat", "statx", "statfs", "unlink", "rmdir",
 				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", NULL };
 
@@ -613,7 +621,12 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
 		f = rrange(nfiles);
 		snprintf(path, sizeof(path), "/fsx%d", f);
 		m = mget(path, 1);
-		if (what < 30) {
+		if (what < 5) {
+			name = "mmap write";
+			off = rrange(m->size);
+			len = m->size > off ? 1 + rrange(m->size - off < 16384 ? m->size - off : 16384) : 0;
+			r = len ? do_write(path, off, len, rnd(), 2) : 0;
+		} else if (what < 30) {
 			name = "write";
 			off = rrange(maxsize);
 			len = 1 + rrange(maxsize - off < 65536 ? maxsize - off : 65536);

@@ -1390,6 +1390,62 @@ ssize_t km_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf,
 	return buffered_write(ip, pos, len, buf);
 }
 
+/*
+ * A store through a shared writable mapping: the fault path reads the
+ * folio in, page_mkwrite asks for a WRITE|FAULT mapping (the server
+ * allocates there), then the folio is dirtied for writeback.  Stores past
+ * EOF would be SIGBUS.
+ */
+ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf)
+{
+	const uint32_t op = FUSE_IOMAP_OP_WRITE | FUSE_IOMAP_OP_FAULT;
+	uint64_t b, bs, be, cur;
+	struct km_map m;
+	struct km_folio *f;
+	uint8_t tmp[1];
+	int r;
+
+	if ((r = alive()))
+		return r;
+	if (!S_ISREG(ip->mode))
+		return -EISDIR;
+	if ((r = km_open(ip, O_RDWR)))
+		return r;
+	if (pos + len > ip->size)
+		return -EFAULT;
+	if (!len)
+		return 0;
+	K->io_bytes += len;
+	if (!ip->iomap)
+		return classic_write(ip, pos, len, buf);
+	for (b = pos / BS; b <= (pos + len - 1) / BS; b++) {
+		bs = b * BS;
+		be = MIN(bs + BS, ip->size);
+		if (!folio(ip, b)) {
+			r = buffered_read(ip, bs, 1, tmp);
+			if (r < 0)
+				return r;
+		}
+		for (cur = bs; cur < be; cur = MIN(be, m.iomap.offset + m.iomap.length)) {
+			r = iomap_begin(ip, op, cur, be - cur, &m);
+			if (r)
+				return r;
+			free(m.inline_data);
+			r = iomap_end(ip, op, cur, MIN(be, m.iomap.offset + m.iomap.length) - cur,
+				      MIN(be, m.iomap.offset + m.iomap.length) - cur, &m.iomap);
+			if (r)
+				return r;
+		}
+		f = folio(ip, b);
+		cur = MAX(pos, bs);
+		memcpy(f->data + (cur - bs), (const uint8_t *)buf + (cur - pos),
+		       MIN(pos + len, bs + BS) - cur);
+		f->dirty = 1;
+	}
+	r = balance_dirty();
+	return r ? r : (ssize_t)len;
+}
+
 /* ---------------------------------------------------------------- metadata ops */
 
 static int setattr_size(struct km_inode *ip, uint64_t size)
