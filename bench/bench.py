@@ -28,8 +28,8 @@ CLK_TCK = os.sysconf('SC_CLK_TCK')
 
 MODES = {
     # image and file sizes in MiB, caps and runtimes in seconds
-    'quick': dict(image_mib=1024, data_mib=256, write_mib=256, seq_cap=3,
-                  rand_runtime=2, reps=3, meta_files=1000, meta_size=4096),
+    'quick': dict(image_mib=512, data_mib=128, write_mib=128, seq_cap=1,
+                  rand_runtime=1, reps=3, meta_files=500, meta_size=4096),
     'full': dict(image_mib=4096, data_mib=1024, write_mib=1024, seq_cap=30,
                  rand_runtime=10, reps=5, meta_files=10000, meta_size=4096),
 }
@@ -51,6 +51,12 @@ def drop_caches():
     os.sync()
     with open('/proc/sys/vm/drop_caches', 'w') as f:
         f.write('3\n')
+
+
+def syncfs(path):
+    """Flush one filesystem only (a global sync would wait for whatever
+    else the machine is writing)."""
+    subprocess.run(['sync', '-f', path], check=True)
 
 
 def proc_cpu_seconds(pid):
@@ -110,7 +116,7 @@ class Kernel(Contender):
         run(['mount', '-t', 'ext4', self.loop, self.root])
 
     def teardown(self):
-        if self.root and os.path.ismount(self.root):
+        if self.root and mounted(self.root):
             umount(self.root)
         if self.loop:
             subprocess.run(['losetup', '-d', self.loop])
@@ -198,7 +204,7 @@ class Fuse(Contender):
         raise RuntimeError('%s did not mount: %s' % (self.name, out[-500:]))
 
     def teardown(self):
-        if self.root and os.path.ismount(self.root):
+        if self.root and mounted(self.root):
             umount(self.root)
         if self.proc:
             try:
@@ -269,15 +275,26 @@ class Kmodel(Contender):
 
     def stream(self, arg, timeout=600):
         logpath = os.path.join(self.work, self.name + '.server.log')
+        cpupath = os.path.join(self.work, self.name + '.cpu')
+        # GNU time between kmodel and the server reports the server's CPU
+        # time (its rusage) when the server exits.
+        timecmd = ['/usr/bin/time', '-o', cpupath, '-f', '%U %S'] \
+            if os.access('/usr/bin/time', os.X_OK) else []
         cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats',
-               '--server-log', logpath, '--stream', arg, '--',
-               self.server, self.loop, '@FD@'] + self.args
+               '--server-log', logpath, '--stream', arg, '--'] + timecmd + \
+            [self.server, self.loop, '@FD@'] + self.args
         r = subprocess.run(cmd, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True,
                            timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(kmodel_errors(r.stdout))
-        return parse_kmodel(r.stdout)
+        res = parse_kmodel(r.stdout)
+        st = res['stats']
+        if timecmd and st.get('device_bytes'):
+            with open(cpupath) as f:
+                cpu = sum(float(x) for x in f.read().split()[-2:])
+            st['server_cpu_per_gib'] = cpu / (st['device_bytes'] / GiB)
+        return res
 
     def callgrind(self, work):
         """Instructions the server executes per mapping request: a figure
@@ -422,11 +439,18 @@ DEFAULT = {
 }
 
 
+def mounted(path):
+    """Listed in the mount table (a FUSE mount whose server died is still
+    there, but os.path.ismount cannot stat it)."""
+    with open('/proc/self/mounts') as f:
+        return any(l.split()[1] == path for l in f)
+
+
 def umount(path):
     for _ in range(50):
         if subprocess.run(['umount', path], stderr=subprocess.DEVNULL).returncode == 0:
             return
-        if not os.path.ismount(path):
+        if not mounted(path):
             return
         time.sleep(0.1)
     subprocess.run(['umount', '-l', path])
@@ -465,7 +489,7 @@ class Workload:
         else:
             filename = os.path.join(c.root, self.target)
         a = ['--name=' + self.name, '--filename=' + filename,
-             '--ioengine=psync', '--bs=%d' % self.bs,
+             '--ioengine=psync', '--thread', '--bs=%d' % self.bs,
              '--size=%d' % (size or self.size(p)),
              '--runtime=%d' % self.runtime(p),
              '--invalidate=0', '--output-format=json']
@@ -483,7 +507,7 @@ class Workload:
         if self.cold:
             drop_caches()
         else:
-            os.sync()
+            syncfs(c.loop if isinstance(c, RawLoop) else c.root)
 
     def measure(self, c, p, tmp, prev=None):
         size = None
@@ -534,7 +558,7 @@ class Meta(Workload):
         if os.path.exists(self.dir):
             shutil.rmtree(self.dir)
         os.mkdir(self.dir)
-        os.sync()
+        syncfs(c.root)
 
     def measure(self, c, p, tmp, prev=None):
         r = subprocess.run([os.path.join(TOP, 'build', 'bench', 'meta'),
@@ -716,7 +740,9 @@ def table(doc, cs, wls):
     if fuse:
         out.append('')
         out.append('Server CPU (utime+stime of the server process, median): '
-                   'seconds per GiB moved; metadata in microseconds per op.')
+                   'seconds per GiB moved; metadata in microseconds per op. '
+                   'Through kmodel: the whole stream run (write + read, start '
+                   'and mount included) per GiB of device I/O.')
         out.append('')
         out.append('| workload | ' + ' | '.join(labels[n] for n in fuse) + ' |')
         out.append('|---|' + '---|' * len(fuse))
@@ -812,11 +838,12 @@ def chart(doc, cs, wls, path):
                        rotation=30, ha='right', fontsize=8)
     ax.set_ylabel('median / kernel ext4 median (log); bars: min-max')
     m = doc['machine']
-    ax.set_title('e2fsprogs-iomap bench %s (%s, %d rounds) - %d CPUs, %s\n'
+    ax.set_title('e2fsprogs-iomap bench %s (%s, %d rounds) - %d CPUs, %s, '
+                 'load %.1f at start\n'
                  'kernel ext4 on loop = 1.0; hatched = through kmodel '
                  '(a model of the kernel)'
                  % (doc['date'][:16], doc['mode'], doc['params']['reps'],
-                    m['nproc'], m['kernel']), fontsize=9)
+                    m['nproc'], m['kernel'], m['loadavg'][0]), fontsize=9)
     ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis='y', which='both', alpha=0.3)
     fig.tight_layout()
@@ -975,7 +1002,9 @@ def main():
                         res = measure(c, wl, p, work, prev, rep)
                         r.update(res)
                         r['value'] = wl.value(res)
-                        if res.get('server_cpu_s') is not None:
+                        if res.get('server_cpu_per_gib') is not None:
+                            r['server_cpu'] = res['server_cpu_per_gib']
+                        elif res.get('server_cpu_s') is not None:
                             r['server_cpu'] = (
                                 res['server_cpu_s'] / (res['bytes'] / GiB)
                                 if wl.per_gib else
@@ -1026,6 +1055,10 @@ def main():
     fsck = [n for n, d in doc['contenders'].items() if d.get('e2fsck_clean') is False]
     text += '\n\ne2fsck -fn after the run: %s' % (
         'clean on every image' if not fsck else 'PROBLEMS on ' + ', '.join(fsck))
+    died = ['%s (exit %d)' % (n, d['server_exit'])
+            for n, d in doc['contenders'].items() if d.get('server_exit')]
+    if died:
+        text += '\nservers that did not exit cleanly: ' + ', '.join(died)
     text += '\ntotal %.0f s; raw results: %s' % (
         doc['seconds'], os.path.relpath(os.path.join(outdir, 'results.json'), TOP))
     with open(os.path.join(outdir, 'results.json'), 'w') as f:
@@ -1042,7 +1075,7 @@ def main():
         if not os.path.exists(latest):
             os.symlink(os.path.basename(outdir), latest)
     print(text)
-    return 1 if fsck else 0
+    return 1 if fsck or died else 0
 
 
 if __name__ == '__main__':
