@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import statistics
@@ -411,6 +412,13 @@ class NotApplicable(Exception):
 
 def contenders():
     b = lambda *p: os.path.join(TOP, 'build', *p)
+    env = os.environ.get
+    # The series' servers can be swapped for another build (a work tree's,
+    # say) and given extra arguments, e.g. BENCH_FUSE2FS_ARGS="-o foo".
+    fuse2fs = env('BENCH_FUSE2FS') or b('iomap', 'misc', 'fuse2fs')
+    fuse4fs = env('BENCH_FUSE4FS') or b('iomap', 'fuse4fs', 'fuse4fs')
+    args2 = shlex.split(env('BENCH_FUSE2FS_ARGS', ''))
+    args4 = shlex.split(env('BENCH_FUSE4FS_ARGS', ''))
     return [
         Kernel(),
         Raw(),
@@ -418,14 +426,15 @@ def contenders():
         Fuse('deb-1.47.0', "fuse2fs 1.47.0 (Debian)", '/usr/bin/fuse2fs'),
         Fuse('pristine-1.47.4', "fuse2fs 1.47.4 (pristine)",
              b('pristine', 'misc', 'fuse2fs')),
-        Fuse('fuse2fs', "fuse2fs (series, classic)",
-             b('iomap', 'misc', 'fuse2fs')),
-        Fuse('fuse4fs', "fuse4fs (series, classic)",
-             b('iomap', 'fuse4fs', 'fuse4fs')),
-        Kmodel('fuse2fs-kmodel', "fuse2fs iomap [kmodel: model]",
-               b('iomap', 'misc', 'fuse2fs')),
-        Kmodel('fuse4fs-kmodel', "fuse4fs iomap [kmodel: model]",
-               b('iomap', 'fuse4fs', 'fuse4fs')),
+        # issue 12's workaround for 1.47.4's cache regression
+        Fuse('pristine-1.47.4-32k', "fuse2fs 1.47.4 -o cache_size=32K",
+             b('pristine', 'misc', 'fuse2fs'), ['-o', 'cache_size=32K']),
+        Fuse('fuse2fs', "fuse2fs (series, classic)", fuse2fs, args2),
+        Fuse('fuse4fs', "fuse4fs (series, classic)", fuse4fs, args4),
+        Kmodel('fuse2fs-kmodel', "fuse2fs iomap [kmodel: model]", fuse2fs,
+               ['-f'] + args2),
+        Kmodel('fuse4fs-kmodel', "fuse4fs iomap [kmodel: model]", fuse4fs,
+               ['-f'] + args4),
     ]
 
 
