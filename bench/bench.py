@@ -274,7 +274,7 @@ class Kmodel(Contender):
             subprocess.run(['losetup', '-d', self.loop])
             self.loop = None
 
-    def stream(self, arg, timeout=600):
+    def stream(self, arg, timeout=600, wrapper=()):
         logpath = os.path.join(self.work, self.name + '.server.log')
         cpupath = os.path.join(self.work, self.name + '.cpu')
         # GNU time between kmodel and the server reports the server's CPU
@@ -283,7 +283,7 @@ class Kmodel(Contender):
             if os.access('/usr/bin/time', os.X_OK) else []
         cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats',
                '--server-log', logpath, '--stream', arg, '--'] + timecmd + \
-            [self.server, self.loop, '@FD@'] + self.args
+            list(wrapper) + [self.server, self.loop, '@FD@'] + self.args
         r = subprocess.run(cmd, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True,
                            timeout=timeout)
@@ -340,6 +340,16 @@ class Kmodel(Contender):
             subprocess.run(['losetup', '-d', loop])
             os.unlink(img)
         return out
+
+    def profile(self, wl, p, data):
+        """perf record of the server for one stream run (the whole run:
+        the write and the read half)."""
+        if wl.name not in self.STREAM:
+            return False
+        size = wl.size(p) // MiB
+        self.stream('%dM:1M%s' % (size, self.STREAM[wl.name][0]),
+                    wrapper=['perf', 'record', '-g', '-q', '-o', data, '--'])
+        return True
 
     def run_workload(self, wl, p, rep):
         if wl.name not in self.STREAM:
@@ -885,6 +895,47 @@ def measure(c, wl, p, work, prev, rep):
     return res
 
 
+def profile(cs, wls, p, work, outdir):
+    """One extra, unmeasured run of each workload on each server with
+    perf recording the server; perf report --stdio goes to
+    OUTDIR/perf-CONTENDER-WORKLOAD.txt."""
+    done = {}
+    for c in cs:
+        for wl in wls:
+            if not wl.applies(c) or c.kind not in ('fuse', 'model'):
+                continue
+            data = os.path.join(work, 'perf.data')
+            txt = os.path.join(outdir, 'perf-%s-%s.txt' % (c.name, wl.name))
+            log('perf: %s %s' % (c.name, wl.name))
+            try:
+                if c.kind == 'model':
+                    if not c.profile(wl, p, data):
+                        continue
+                else:
+                    wl.prepare(c, p)
+                    rec = subprocess.Popen(['perf', 'record', '-g', '-q', '-o',
+                                            data, '-p', str(c.server_pid)],
+                                           stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)     # perf attaches
+                    try:
+                        wl.measure(c, p, work, wl.fio_run(c, p, work)
+                                   if wl.follows else None)
+                    finally:
+                        rec.send_signal(signal.SIGINT)
+                        rec.wait(timeout=60)
+                with open(txt, 'w') as f:
+                    subprocess.run(['perf', 'report', '--stdio', '-i', data,
+                                    '--no-children', '--percent-limit', '1',
+                                    '--sort', 'dso,symbol', '-g', 'none'],
+                                   stdout=f, stderr=subprocess.DEVNULL,
+                                   timeout=300)
+                done['%s/%s' % (c.name, wl.name)] = os.path.basename(txt)
+            except Exception as e:
+                log('perf %s %s: %s' % (c.name, wl.name, e))
+    return done
+
+
 def main():
     mode = os.environ.get('BENCH_MODE', 'quick')
     if mode not in MODES:
@@ -1030,6 +1081,11 @@ def main():
                         prev = None
                     doc['results'].append(r)
 
+        perf = [w for w in wls if w.name in
+                os.environ.get('BENCH_PERF', '').split(',')]
+        if perf and shutil.which('perf'):
+            doc['profiles'] = profile(cs, perf, p, work, outdir)
+
         if os.environ.get('BENCH_CALLGRIND', '1') != '0' and shutil.which('valgrind'):
             for c in cs:
                 if c.kind == 'model':
@@ -1064,6 +1120,9 @@ def main():
     fsck = [n for n, d in doc['contenders'].items() if d.get('e2fsck_clean') is False]
     text += '\n\ne2fsck -fn after the run: %s' % (
         'clean on every image' if not fsck else 'PROBLEMS on ' + ', '.join(fsck))
+    if doc.get('profiles'):
+        text += '\nperf profiles (one extra, unmeasured run each): %s in %s' % (
+            ', '.join(sorted(doc['profiles'].values())), os.path.relpath(outdir, TOP))
     died = ['%s (exit %d)' % (n, d['server_exit'])
             for n, d in doc['contenders'].items() if d.get('server_exit')]
     if died:
