@@ -31,7 +31,7 @@ MODES = {
     # image and file sizes in MiB, caps and runtimes in seconds
     'quick': dict(image_mib=512, data_mib=128, write_mib=128, seq_cap=1,
                   rand_runtime=1, reps=3, meta_files=500, meta_size=4096),
-    'full': dict(image_mib=4096, data_mib=1024, write_mib=1024, seq_cap=30,
+    'full': dict(image_mib=4096, data_mib=1024, write_mib=1024, seq_cap=20,
                  rand_runtime=10, reps=5, meta_files=10000, meta_size=4096),
 }
 
@@ -720,7 +720,7 @@ def table(doc, cs, wls):
     out.append('images: %s; features: %s' % (doc['mkfs'], doc.get('features', '?')))
     out.append('')
     out.append('Median (ratio to kernel ext4); MiB/s, metadata in ops/s. '
-               'Rows marked [kmodel: model] are a userspace MODEL of the '
+               'Columns marked [kmodel: model] are a userspace MODEL of the '
                'kernel, not a real kernel mount.')
     out.append('')
     hdr = '| workload | ' + ' | '.join(labels[n] for n in names) + ' |'
