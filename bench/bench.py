@@ -638,6 +638,27 @@ def machine():
             'tmp_fs': ' '.join(fs), 'loadavg': os.getloadavg()}
 
 
+def git_state():
+    """What was measured: this repository's commit and the series trees'
+    (patches applied on top of the pristine tag)."""
+    g = {}
+    for k, d in (('repo', TOP),
+                 ('e2fsprogs', os.path.join(TOP, 'build', 'src', 'e2fsprogs')),
+                 ('libfuse', os.path.join(TOP, 'build', 'src', 'libfuse'))):
+        r = subprocess.run(['git', '-C', d, 'describe', '--always', '--dirty'],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True)
+        if r.returncode:
+            continue
+        g[k] = r.stdout.strip()
+        n = subprocess.run(['git', '-C', d, 'rev-list', '--count', 'upstream..HEAD'],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True)
+        if k != 'repo' and n.returncode == 0:
+            g[k] += ' (%s patches)' % n.stdout.strip()
+    return g
+
+
 def versions():
     v = {}
     for k, cmd in (('fio', ['fio', '--version']),
@@ -718,6 +739,8 @@ def table(doc, cs, wls):
                        ('image_mib', 'data_mib', 'write_mib', 'seq_cap',
                         'rand_runtime', 'meta_files', 'meta_size')))
     out.append('images: %s; features: %s' % (doc['mkfs'], doc.get('features', '?')))
+    if doc['git']:
+        out.append('trees at run time: ' + ', '.join('%s %s' % kv for kv in sorted(doc['git'].items())))
     out.append('')
     out.append('Median (ratio to kernel ext4); MiB/s, metadata in ops/s. '
                'Columns marked [kmodel: model] are a userspace MODEL of the '
@@ -966,6 +989,7 @@ def main():
 
     doc = {'date': stamp.strftime('%Y-%m-%d %H:%M:%S UTC'), 'mode': mode,
            'params': p, 'machine': machine(), 'versions': versions(),
+           'git': git_state(),
            'mkfs': ' '.join(MKFS + ['-d', 'SRC', 'IMAGE', '%dM' % p['image_mib']]),
            'contenders': {}, 'results': []}
     cs = []
