@@ -1082,8 +1082,10 @@ def main():
                     if not wl.applies(c):
                         continue
                     r = {'rep': rep, 'workload': wl.name, 'contender': c.name}
+                    t0 = time.monotonic()
                     try:
                         res = measure(c, wl, p, work, prev, rep)
+                        r['wall_s'] = time.monotonic() - t0
                         r.update(res)
                         r['value'] = wl.value(res)
                         if res.get('server_cpu_per_gib') is not None:
