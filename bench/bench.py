@@ -445,7 +445,24 @@ def contenders():
                ['-f'] + args2),
         Kmodel('fuse4fs-kmodel', "fuse4fs iomap [kmodel: model]", fuse4fs,
                ['-f'] + args4),
-    ]
+    ] + extra_contenders()
+
+
+def extra_contenders():
+    """BENCH_EXTRA='NAME=SERVER [ARGS...];...' adds FUSE servers to the run
+    (all selected by default): an A/B comparison of two builds measured in
+    the same interleaved rounds."""
+    out = []
+    for item in os.environ.get('BENCH_EXTRA', '').split(';'):
+        if not item.strip():
+            continue
+        name, _, cmd = item.partition('=')
+        argv = shlex.split(cmd)
+        if not name.strip() or not argv:
+            sys.exit("bench: BENCH_EXTRA entries are NAME=SERVER [ARGS...]")
+        out.append(Fuse(name.strip(), '%s (%s)' % (name.strip(), ' '.join(
+            [os.path.basename(argv[0])] + argv[1:])), argv[0], argv[1:]))
+    return out
 
 
 # Contenders run when BENCH_CONTENDERS is not set (raw-loop is a second
@@ -973,7 +990,8 @@ def main():
 
     allc = contenders()
     want = os.environ.get('BENCH_CONTENDERS')
-    want = want.split(',') if want else DEFAULT[mode]
+    want = want.split(',') if want else \
+        DEFAULT[mode] + [c.name for c in extra_contenders()]
     unknown = set(want) - {c.name for c in allc}
     if unknown:
         sys.exit('bench: unknown contenders %s (known: %s)' % (
