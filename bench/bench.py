@@ -1159,6 +1159,7 @@ def main():
         cleanup()
 
     doc['summary'] = summarize(doc['results'], [c.name for c in cs], wls)
+    doc['workloads'] = {w.name: {'label': w.label, 'unit': w.unit} for w in wls}
     text = table(doc, cs, wls)
     allcs = doc.pop('_all')
     fsck = [n for n, d in doc['contenders'].items() if d.get('e2fsck_clean') is False]
