@@ -747,9 +747,9 @@ def table(doc, cs, wls):
     out.append('e2fsprogs-iomap benchmarks, %s, mode %s, %d rounds interleaved'
                % (doc['date'], doc['mode'], doc['params']['reps']))
     out.append('machine: %d CPUs (%s), kernel %s, %d MiB RAM, images on %s; '
-               'load average at start %.2f'
+               'load average %.2f at start, %.2f at the end'
                % (m['nproc'], m['cpu'], m['kernel'], m['mem_mib'], m['tmp_fs'],
-                  m['loadavg'][0]))
+                  m['loadavg'][0], m.get('loadavg_end', [float('nan')])[0]))
     out.append('sizes: image %d MiB, data file %d MiB, writes up to %d MiB '
                '(capped at %d s), random runs %d s, metadata %d files of %d B'
                % tuple(doc['params'][k] for k in
@@ -1155,6 +1155,7 @@ def main():
                     d['e2fsck'] = f.stdout[-2000:]
                     log('e2fsck -fn found problems on the %s image' % c.name)
         doc['seconds'] = time.monotonic() - t_start
+        doc['machine']['loadavg_end'] = os.getloadavg()
     finally:
         cleanup()
 
