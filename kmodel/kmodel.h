@@ -40,6 +40,7 @@ struct km_ctl_rep {
 
 struct km_dev {
 	int fd;			/* -1: slot free */
+	int dfd;		/* O_DIRECT open of the same device, or -1 */
 	int writable;
 	uint64_t size;
 	int blkdev;
@@ -156,6 +157,7 @@ struct km_conn {
 	int iomap_configured;
 	int use_cache;
 	int allow_regular;
+	int no_direct;
 	int shim_used;
 	uint32_t blocksize;
 	int64_t maxbytes;

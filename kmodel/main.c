@@ -37,6 +37,8 @@ static void usage(FILE *f)
 "  --no-cache           model a kernel without the iomap mapping cache\n"
 "  --allow-regular      accept regular files as iomap backing devices\n"
 "                       (the kernel only accepts block devices)\n"
+"  --buffered-dev       do file data I/O through the backing device's page\n"
+"                       cache instead of around it (O_DIRECT, like bios)\n"
 "  --shim PATH          LD_PRELOAD shim (default: shim.so next to kmodel)\n"
 "  --no-shim            do not preload the shim\n"
 "  --pagecache SIZE     page cache size before forced writeback (default 64M)\n"
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
 		{ "iomap", no_argument, NULL, 'i' },
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "allow-regular", no_argument, NULL, 'R' },
+		{ "buffered-dev", no_argument, NULL, 'B' },
 		{ "shim", required_argument, NULL, 'P' },
 		{ "no-shim", no_argument, NULL, 'p' },
 		{ "pagecache", required_argument, NULL, 'c' },
@@ -101,7 +104,7 @@ int main(int argc, char **argv)
 
 	K = &conn;
 	for (i = 0; i <= KM_MAX_DEVS; i++)
-		conn.devs[i].fd = -1;
+		conn.devs[i].fd = conn.devs[i].dfd = -1;
 	conn.fd = conn.ctl = -1;
 	conn.blocksize = 4096;
 	conn.maxbytes = KM_MAX_LFS_FILESIZE;
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
 		case 'i': conn.want_iomap = 1; break;
 		case 'C': conn.use_cache = 0; break;
 		case 'R': conn.allow_regular = 1; break;
+		case 'B': conn.no_direct = 1; break;
 		case 'P': shim = optarg; break;
 		case 'p': no_shim = 1; break;
 		case 'c':

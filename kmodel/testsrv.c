@@ -16,7 +16,9 @@
  *          cache       upsert mappings into the kernel cache and answer
  *                      RETRY_CACHE; invalidate what allocation changes
  *          bad=RULE    break one kernel rule on purpose: misaligned, nodev,
- *                      beyond, notcontain, config, upsert, endonly
+ *                      beyond, notcontain, config, upsert, endonly; or
+ *                      misbehave: crash (abort) or hang (never answer) on
+ *                      the first IOMAP_BEGIN
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -59,15 +61,20 @@ static uint64_t nblocks;
 static int fusefd, devfd, devid, iomap, opt_noiomap, opt_cache;
 static const char *bad = "";
 
+/* Next fit from where the last allocation ended. */
 static uint64_t alloc_block(void)
 {
-	uint64_t b;
+	static uint64_t rotor = 1;
+	uint64_t i, b;
 
-	for (b = 1; b < nblocks; b++)
-		if (!bitmap[b]) {
+	for (i = 0; i < nblocks; i++) {
+		b = (rotor + i) % nblocks;
+		if (b && !bitmap[b]) {
 			bitmap[b] = 1;
+			rotor = b + 1;
 			return b;
 		}
+	}
 	return 0;
 }
 
@@ -190,6 +197,11 @@ static void iomap_begin(uint64_t unique, uint64_t nodeid, const struct fuse_ioma
 	struct file *f = node(nodeid);
 	uint64_t b, e, allocated = 0;
 
+	if (!strcmp(bad, "crash"))
+		abort();
+	if (!strcmp(bad, "hang"))
+		for (;;)
+			pause();
 	if (!f)
 		return reply(unique, -ENOENT, NULL, 0, NULL, 0);
 	if (in->pos >= (uint64_t)MAXBLOCKS * BSZ)

@@ -461,31 +461,86 @@ int km_rename(const char *from, const char *to)
 
 /* ---------------------------------------------------------------- devices */
 
-static int dev_io(uint32_t dev, int wr, uint64_t addr, void *buf, size_t len)
+/*
+ * File data goes to the device the way iomap's bios do: around the block
+ * device's page cache (O_DIRECT on a second open of the registered device),
+ * so a server that leaves stale data there is caught as the kernel would
+ * expose it.  Buffers that are not 4 KiB aligned bounce.
+ */
+static int dev_fd(uint32_t dev, uint64_t addr, size_t len, int *direct)
 {
 	struct km_dev *d = &K->devs[dev];
-	ssize_t n;
 
 	if (dev < 1 || dev > KM_MAX_DEVS || d->fd < 0)
 		return -EIO;
-	if (addr + len > d->size) {
+	if (addr + len > d->size || addr + len < addr) {
 		km_violation("device %u I/O at %llu+%zu beyond its end (%llu)", dev,
 			     (unsigned long long)addr, len, (unsigned long long)d->size);
 		return -EIO;
 	}
-	n = wr ? pwrite(d->fd, buf, len, addr) : pread(d->fd, buf, len, addr);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != len) {
-		if (wr)
-			return -EIO;
-		memset((char *)buf + n, 0, len - n);
+	*direct = d->dfd >= 0 && !((addr | len) & 511);
+	return *direct ? d->dfd : d->fd;
+}
+
+static int dev_iov(uint32_t dev, int wr, uint64_t addr, struct iovec *iov, int n)
+{
+	size_t len = 0, done;
+	ssize_t r;
+	int i, fd, direct;
+
+	for (i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	fd = dev_fd(dev, addr, len, &direct);
+	if (fd < 0)
+		return fd;
+	for (done = 0; done < len; ) {
+		r = wr ? pwritev(fd, iov, n, addr + done) : preadv(fd, iov, n, addr + done);
+		if (r < 0)
+			return -errno;
+		if (r == 0) {
+			if (wr)
+				return -EIO;
+			for (i = 0; i < n; i++)
+				memset(iov[i].iov_base, 0, iov[i].iov_len);
+			break;
+		}
+		done += r;
+		/* skip what was transferred */
+		while (n && (size_t)r >= iov->iov_len) {
+			r -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= r;
+		}
 	}
 	if (wr)
 		K->dev_written += len;
 	else
 		K->dev_read += len;
 	return 0;
+}
+
+static int dev_io(uint32_t dev, int wr, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec iov = { buf, len };
+	void *bounce;
+	int r, direct;
+
+	if (((uintptr_t)buf & 4095) == 0 || dev_fd(dev, addr, len, &direct) < 0 || !direct)
+		return dev_iov(dev, wr, addr, &iov, 1);
+	if (posix_memalign(&bounce, 4096, len))
+		return -ENOMEM;
+	if (wr)
+		memcpy(bounce, buf, len);
+	iov.iov_base = bounce;
+	r = dev_iov(dev, wr, addr, &iov, 1);
+	if (!r && !wr)
+		memcpy(buf, bounce, len);
+	free(bounce);
+	return r;
 }
 
 /* ---------------------------------------------------------------- iomap upcalls */
@@ -789,6 +844,41 @@ static struct km_folio *folio(struct km_inode *ip, uint64_t idx)
 	return idx < ip->npages && ip->pages[idx].data ? &ip->pages[idx] : NULL;
 }
 
+/*
+ * Folio memory is recycled: faulting fresh pages in costs more than
+ * everything else kmodel does per block.  Callers fill the whole block.
+ */
+static void **folio_pool;
+static size_t npool, cappool;
+
+static void *folio_mem(void)
+{
+	void *p;
+
+	if (npool)
+		return folio_pool[--npool];
+	if (posix_memalign(&p, 4096, BS))
+		abort();
+	return p;
+}
+
+static void folio_mem_free(void *p)
+{
+	if (npool == cappool) {
+		size_t cap = cappool ? cappool * 2 : 256;
+
+		if (cap * BS > K->pagecache_limit + (1 << 20)) {
+			free(p);
+			return;
+		}
+		folio_pool = realloc(folio_pool, cap * sizeof(*folio_pool));
+		if (!folio_pool)
+			abort();
+		cappool = cap;
+	}
+	folio_pool[npool++] = p;
+}
+
 static struct km_folio *folio_new(struct km_inode *ip, uint64_t idx)
 {
 	if (idx >= ip->npages) {
@@ -802,9 +892,7 @@ static struct km_folio *folio_new(struct km_inode *ip, uint64_t idx)
 		ip->npages = n;
 	}
 	if (!ip->pages[idx].data) {
-		ip->pages[idx].data = calloc(1, BS);
-		if (!ip->pages[idx].data)
-			abort();
+		ip->pages[idx].data = folio_mem();
 		ip->pages[idx].dirty = 0;
 		ip->ncached++;
 		K->pagecache_bytes += BS;
@@ -815,7 +903,7 @@ static struct km_folio *folio_new(struct km_inode *ip, uint64_t idx)
 static void folio_drop(struct km_inode *ip, uint64_t idx)
 {
 	if (idx < ip->npages && ip->pages[idx].data) {
-		free(ip->pages[idx].data);
+		folio_mem_free(ip->pages[idx].data);
 		ip->pages[idx].data = NULL;
 		ip->pages[idx].dirty = 0;
 		ip->ncached--;
@@ -884,9 +972,34 @@ static int balance_dirty(void)
 	return r;
 }
 
+#define KM_IOV_BATCH 256
+
+/* One bio's worth: the folios of [cur, mend) to the mapping, in batches. */
+static int write_folios(struct km_inode *ip, const struct fuse_iomap_io *map, uint64_t cur,
+			uint64_t mend)
+{
+	struct iovec iov[KM_IOV_BATCH];
+	uint64_t p, start;
+	int n, r;
+
+	for (p = cur; p < mend; ) {
+		start = p;
+		for (n = 0; n < KM_IOV_BATCH && p < mend; n++, p += BS) {
+			iov[n].iov_base = folio(ip, p / BS)->data;
+			iov[n].iov_len = BS;
+		}
+		r = dev_iov(map->dev, 1, map->addr + (start - map->offset), iov, n);
+		if (r)
+			return r;
+		for (; start < p; start += BS)
+			folio(ip, start / BS)->dirty = 0;
+	}
+	return 0;
+}
+
 static int writeback(struct km_inode *ip, uint64_t first, uint64_t last)
 {
-	uint64_t b = first, e, cur, end, p, mend, written;
+	uint64_t b = first, e, cur, end, mend, written;
 	struct km_map m;
 	struct km_folio *f;
 	uint32_t flags;
@@ -913,22 +1026,14 @@ static int writeback(struct km_inode *ip, uint64_t first, uint64_t last)
 			}
 			if (r) {
 				/* the folio is discarded, the server hears about it */
-				for (p = cur; p < cur + BS; p += BS)
-					folio_drop(ip, p / BS);
+				folio_drop(ip, cur / BS);
 				iomap_ioend(ip, cur, BS, r, 0, 0, FUSE_IOMAP_NULL_ADDR);
 				ret = ret ? ret : r;
 				cur += BS;
 				continue;
 			}
 			mend = MIN(end, m.iomap.offset + m.iomap.length);
-			for (p = cur; p < mend; p += BS) {
-				f = folio(ip, p / BS);
-				r = dev_io(m.iomap.dev, 1, m.iomap.addr + (p - m.iomap.offset),
-					   f->data, BS);
-				if (r)
-					break;
-				f->dirty = 0;
-			}
+			r = write_folios(ip, &m.iomap, cur, mend);
 			written = mend > ip->size ? (ip->size > cur ? ip->size - cur : 0) : mend - cur;
 			flags = FUSE_IOMAP_IOEND_WRITEBACK;
 			if (m.iomap.type == FUSE_IOMAP_TYPE_UNWRITTEN)
@@ -1072,7 +1177,37 @@ static ssize_t classic_write(struct km_inode *ip, uint64_t pos, size_t len, cons
 	return done;
 }
 
-static ssize_t buffered_read(struct km_inode *ip, uint64_t pos, size_t len, uint8_t *buf)
+/* Readahead of [cur, mend) from a MAPPED mapping into new folios. */
+static int read_folios(struct km_inode *ip, const struct fuse_iomap_io *map, uint64_t cur,
+		       uint64_t mend)
+{
+	struct iovec iov[KM_IOV_BATCH];
+	uint64_t p, start, q;
+	int n, r;
+
+	for (p = cur; p < mend; ) {
+		start = p;
+		for (n = 0; n < KM_IOV_BATCH && p < mend; n++, p += BS) {
+			iov[n].iov_base = folio_new(ip, p / BS)->data;
+			iov[n].iov_len = BS;
+		}
+		r = dev_iov(map->dev, 0, map->addr + (start - map->offset), iov, n);
+		if (r) {
+			for (q = start; q < p; q += BS)
+				folio_drop(ip, q / BS);
+			return r;
+		}
+	}
+	/* bytes past EOF read as zero */
+	if (ip->size < mend && ip->size > cur)
+		memset(folio(ip, ip->size / BS)->data + ip->size % BS, 0,
+		       ip->size % BS ? BS - ip->size % BS : 0);
+	return 0;
+}
+
+/* balance: may write back and evict afterwards (not while a caller holds folios) */
+static ssize_t buffered_read(struct km_inode *ip, uint64_t pos, size_t len, uint8_t *buf,
+			     int balance)
 {
 	uint64_t first, last, b, e, cur, end, p, mend;
 	struct km_map m;
@@ -1101,7 +1236,15 @@ static ssize_t buffered_read(struct km_inode *ip, uint64_t pos, size_t len, uint
 			if (r)
 				return r;
 			mend = MIN(end, m.iomap.offset + m.iomap.length);
-			for (p = cur; p < mend; p += BS) {
+			if (m.iomap.type == FUSE_IOMAP_TYPE_MAPPED) {
+				r = read_folios(ip, &m.iomap, cur, mend);
+				if (r)
+					return r;
+				p = mend;
+			} else {
+				p = cur;
+			}
+			for (; p < mend; p += BS) {
 				f = folio_new(ip, p / BS);
 				r = fill_block(ip, &m, &m.iomap, p, f->data);
 				if (r) {
@@ -1124,7 +1267,7 @@ static ssize_t buffered_read(struct km_inode *ip, uint64_t pos, size_t len, uint
 		memcpy(buf + done, folio(ip, at / BS)->data + off, n);
 		done += n;
 	}
-	r = balance_dirty();
+	r = balance ? balance_dirty() : 0;
 	return r ? r : (ssize_t)len;
 }
 
@@ -1290,8 +1433,12 @@ static ssize_t direct_write(struct km_inode *ip, uint64_t pos, size_t len, const
 			/* sub-block zeroing around new or unwritten blocks */
 			if (m.iomap.type == FUSE_IOMAP_TYPE_UNWRITTEN ||
 			    (m.iomap.flags & FUSE_IOMAP_F_NEW)) {
-				if (!zero)
-					zero = calloc(1, BS);
+				if (!zero && !posix_memalign((void **)&zero, 4096, BS))
+					memset(zero, 0, BS);
+				if (!zero) {
+					r = -ENOMEM;
+					break;
+				}
 				head = cur % BS;
 				tail = mend % BS ? BS - mend % BS : 0;
 				if (head && !r)
@@ -1365,7 +1512,7 @@ ssize_t km_read(struct km_inode *ip, uint64_t pos, size_t len, void *buf, int di
 		return classic_read(ip, pos, len, buf);
 	if (direct || (ip->open_reply_flags & FOPEN_DIRECT_IO))
 		return direct_read(ip, pos, len, buf);
-	return buffered_read(ip, pos, len, buf);
+	return buffered_read(ip, pos, len, buf, 1);
 }
 
 ssize_t km_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf, int direct)
@@ -1422,7 +1569,7 @@ ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void 
 		bs = b * BS;
 		be = MIN(bs + BS, ip->size);
 		if (!folio(ip, b)) {
-			r = buffered_read(ip, bs, 1, tmp);
+			r = buffered_read(ip, bs, 1, tmp, 0);
 			if (r < 0)
 				return r;
 		}
@@ -1595,8 +1742,11 @@ static void sync_devs(void)
 	int i;
 
 	for (i = 1; i <= KM_MAX_DEVS; i++)
-		if (K->devs[i].fd >= 0)
+		if (K->devs[i].fd >= 0) {
 			fsync(K->devs[i].fd);
+			if (K->devs[i].dfd >= 0)
+				fsync(K->devs[i].dfd);
+		}
 }
 
 int km_syncfs(void)
@@ -2131,6 +2281,8 @@ int km_unmount(struct km_conn *k)
 				km_send_noreply(FUSE_FORGET, ip->nodeid, &fi, sizeof(fi));
 				ip->nlookup = 0;
 			}
+			/* evicted: the server may now close its iomap devices */
+			ip->iomap = 0;
 		}
 		r = km_call(FUSE_DESTROY, 0, NULL, 0, NULL, 0, NULL);
 		if (r && r != -ENOSYS)
@@ -2141,7 +2293,9 @@ int km_unmount(struct km_conn *k)
 	for (int i = 1; i <= KM_MAX_DEVS; i++)
 		if (k->devs[i].fd >= 0) {
 			close(k->devs[i].fd);
-			k->devs[i].fd = -1;
+			if (k->devs[i].dfd >= 0)
+				close(k->devs[i].dfd);
+			k->devs[i].fd = k->devs[i].dfd = -1;
 		}
 	return ret;
 }

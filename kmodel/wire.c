@@ -183,6 +183,22 @@ static int dev_size(int fd, uint64_t *size)
 	return 0;
 }
 
+/* iomap's bios bypass the device's page cache: do the same with O_DIRECT. */
+static int reopen_direct(int fd, int fl)
+{
+	char path[64];
+	int dfd;
+
+	if (K->no_direct)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, (fl & O_ACCMODE) | O_DIRECT | O_CLOEXEC);
+	if (dfd < 0 && K->verbose)
+		fprintf(stderr, "kmodel: no O_DIRECT access to backing device (%s): "
+			"using its page cache\n", strerror(errno));
+	return dfd;
+}
+
 static int backing_open(const struct fuse_backing_map *map, int fd)
 {
 	struct stat st;
@@ -211,6 +227,7 @@ static int backing_open(const struct fuse_backing_map *map, int fd)
 	if (id > KM_MAX_DEVS)
 		return -ENOSPC;
 	K->devs[id].fd = fd;
+	K->devs[id].dfd = reopen_direct(fd, fl);
 	K->devs[id].writable = (fl & O_ACCMODE) == O_RDWR;
 	K->devs[id].blkdev = S_ISBLK(st.st_mode);
 	if (dev_size(fd, &K->devs[id].size) < 0)
@@ -255,7 +272,9 @@ static int handle_ioctl(const struct km_ctl_req *rq, int fd, struct km_ctl_rep *
 		if (inode_count_iomap())
 			return -EBUSY;
 		close(K->devs[v].fd);
-		K->devs[v].fd = -1;
+		if (K->devs[v].dfd >= 0)
+			close(K->devs[v].dfd);
+		K->devs[v].fd = K->devs[v].dfd = -1;
 		return 0;
 	case FUSE_DEV_IOC_IOMAP_SUPPORT: {
 		struct fuse_iomap_support s = { 0 };
