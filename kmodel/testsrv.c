@@ -16,7 +16,7 @@
  *          cache       upsert mappings into the kernel cache and answer
  *                      RETRY_CACHE; invalidate what allocation changes
  *          bad=RULE    break one kernel rule on purpose: misaligned, nodev,
- *                      beyond, notcontain, config, upsert, endonly; or
+ *                      beyond, notcontain, config, upsert, endonly, attr; or
  *                      misbehave: crash (abort) or hang (never answer) on
  *                      the first IOMAP_BEGIN
  */
@@ -127,6 +127,8 @@ static void fill_attr(struct fuse_attr *a, uint64_t nodeid)
 		a->blocks += f->st[i] != HOLE ? BSZ / 512 : 0;
 	if (iomap)
 		a->flags = FUSE_ATTR_IOMAP | FUSE_ATTR_EXCLUSIVE;
+	if (!strcmp(bad, "attr"))
+		a->mode &= ~S_IFMT;
 }
 
 static void reply_entry(uint64_t unique, uint64_t nodeid, const struct fuse_open_out *oo)

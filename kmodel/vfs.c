@@ -31,6 +31,7 @@
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
 
 static int shut_down;
+static int warned_exclusive;
 
 /* ---------------------------------------------------------------- inodes */
 
@@ -68,8 +69,31 @@ static struct km_inode *ifind(uint64_t nodeid)
 	for (size_t _h = 0; _h < sizeof(K->itab) / sizeof(K->itab[0]); _h++) \
 		for (ip = K->itab[_h]; ip; ip = ip->hnext)
 
+/* The kernel's fuse_invalid_attr(): a reply with these makes the op fail -EIO. */
+static int check_attr(const char *what, uint64_t nodeid, const struct fuse_attr *a)
+{
+	switch (a->mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR: case S_IFBLK:
+	case S_IFIFO: case S_IFSOCK:
+		break;
+	default:
+		km_violation("%s reply for nodeid %llu: mode 0%o is not a valid file type (-EIO)",
+			     what, (unsigned long long)nodeid, a->mode);
+		return -EIO;
+	}
+	if ((int64_t)a->size < 0) {
+		km_violation("%s reply for nodeid %llu: size %llu is beyond LLONG_MAX (-EIO)",
+			     what, (unsigned long long)nodeid, (unsigned long long)a->size);
+		return -EIO;
+	}
+	return 0;
+}
+
 void km_update_attr(struct km_inode *ip, const struct fuse_attr *a, int fresh)
 {
+	if (ip->mode && (ip->mode & S_IFMT) != (a->mode & S_IFMT))
+		km_violation("nodeid %llu changed its file type from 0%o to 0%o",
+			     (unsigned long long)ip->nodeid, ip->mode & S_IFMT, a->mode & S_IFMT);
 	if (ip->mode == 0 || fresh) {
 		int first = ip->mode == 0;
 
@@ -82,10 +106,10 @@ void km_update_attr(struct km_inode *ip, const struct fuse_attr *a, int fresh)
 				    (a->flags & FUSE_ATTR_IOMAP) &&
 				    (a->flags & FUSE_ATTR_EXCLUSIVE);
 			if (K->iomap && S_ISREG(a->mode) && (a->flags & FUSE_ATTR_IOMAP) &&
-			    !(a->flags & FUSE_ATTR_EXCLUSIVE) && K->verbose)
+			    !(a->flags & FUSE_ATTR_EXCLUSIVE) && !warned_exclusive++)
 				fprintf(stderr, "kmodel: nodeid %llu has FUSE_ATTR_IOMAP without "
-					"FUSE_ATTR_EXCLUSIVE: classic I/O\n",
-					(unsigned long long)ip->nodeid);
+					"FUSE_ATTR_EXCLUSIVE: the kernel uses classic I/O for such "
+					"files (warned once)\n", (unsigned long long)ip->nodeid);
 			ip->size = ip->disk_size = a->size;
 			return;
 		}
@@ -173,6 +197,8 @@ static int entry_reply(struct km_inode **ipp, const struct fuse_entry_out *eo)
 
 	if (eo->nodeid == 0)
 		return -ENOENT;	/* negative entry */
+	if (check_attr("entry", eo->nodeid, &eo->attr))
+		return -EIO;
 	ip = km_iget(eo->nodeid);
 	km_update_attr(ip, &eo->attr, 1);
 	ip->nlookup++;
@@ -1616,6 +1642,8 @@ static int setattr_size(struct km_inode *ip, uint64_t size)
 		km_violation("SETATTR reply has %zu bytes", len);
 		return -EIO;
 	}
+	if (check_attr("SETATTR", ip->nodeid, &out.attr))
+		return -EIO;
 	km_update_attr(ip, &out.attr, 0);
 	return 0;
 }
@@ -1796,6 +1824,8 @@ int km_getattr(struct km_inode *ip, struct fuse_attr *attr)
 		km_violation("GETATTR reply has %zu bytes", len);
 		return -EIO;
 	}
+	if (check_attr("GETATTR", ip->nodeid, &out.attr))
+		return -EIO;
 	km_update_attr(ip, &out.attr, 0);
 	*attr = out.attr;
 	attr->size = ip->size;
@@ -1987,6 +2017,10 @@ int km_fiemap(struct km_inode *ip, char *out, size_t outlen)
 				      (unsigned long long)l, km_type_name(type));
 			type = -1;
 		}
+		r = iomap_end(ip, FUSE_IOMAP_OP_REPORT, cur, m.iomap.offset + m.iomap.length - cur,
+			      m.iomap.offset + m.iomap.length - cur, &m.iomap);
+		if (r)
+			return r;
 		if (m.iomap.type != FUSE_IOMAP_TYPE_HOLE) {
 			if (type < 0) {
 				type = m.iomap.type;
