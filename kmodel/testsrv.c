@@ -15,6 +15,10 @@
  * options: noiomap     decline iomap in INIT
  *          cache       upsert mappings into the kernel cache and answer
  *                      RETRY_CACHE; invalidate what allocation changes
+ *          inline      new files keep their first block inline (in
+ *                      memory): INLINE mappings, data through FUSE_READ and
+ *                      FUSE_WRITE without a file handle, until a write or
+ *                      fallocate beyond the first block moves it to disk
  *          bad=RULE    break one kernel rule on purpose: misaligned, nodev,
  *                      beyond, notcontain, config, upsert, endonly, attr; or
  *                      misbehave: crash (abort) or hang (never answer) on
@@ -53,12 +57,14 @@ struct file {
 	uint32_t mode;
 	uint64_t blk[MAXBLOCKS];	/* device block numbers */
 	uint8_t st[MAXBLOCKS];
+	int inl;			/* first block lives in idata */
+	uint8_t idata[BSZ];
 };
 
 static struct file files[MAXFILES];
 static uint8_t *bitmap;
 static uint64_t nblocks;
-static int fusefd, devfd, devid, iomap, opt_noiomap, opt_cache;
+static int fusefd, devfd, devid, iomap, opt_noiomap, opt_cache, opt_inline;
 static const char *bad = "";
 
 /* Next fit from where the last allocation ended. */
@@ -193,6 +199,24 @@ static void inval_cache(uint64_t nodeid, uint64_t off, uint64_t len)
 	notify(FUSE_NOTIFY_IOMAP_INVAL_MAPPINGS, &iv, sizeof(iv));
 }
 
+/* Move inline data to a real block; 0 or -ENOSPC. */
+static int uninline(struct file *f, uint64_t nodeid)
+{
+	uint64_t nb;
+
+	if (!f->inl)
+		return 0;
+	if (!(nb = alloc_block()))
+		return -ENOSPC;
+	if (pwrite(devfd, f->idata, BSZ, nb * BSZ) != BSZ)
+		return -EIO;
+	f->blk[0] = nb;
+	f->st[0] = DATA;
+	f->inl = 0;
+	inval_cache(nodeid, 0, BSZ);
+	return 0;
+}
+
 static void iomap_begin(uint64_t unique, uint64_t nodeid, const struct fuse_iomap_begin_in *in)
 {
 	struct fuse_iomap_begin_out out;
@@ -208,6 +232,21 @@ static void iomap_begin(uint64_t unique, uint64_t nodeid, const struct fuse_ioma
 		return reply(unique, -ENOENT, NULL, 0, NULL, 0);
 	if (in->pos >= (uint64_t)MAXBLOCKS * BSZ)
 		return reply(unique, -EFBIG, NULL, 0, NULL, 0);
+	if (f->inl && in->pos < BSZ) {
+		memset(&out, 0, sizeof(out));
+		out.read.length = BSZ;
+		out.read.addr = FUSE_IOMAP_NULL_ADDR;
+		out.read.type = FUSE_IOMAP_TYPE_INLINE;
+		out.write.type = FUSE_IOMAP_TYPE_PURE_OVERWRITE;
+		out.write.addr = FUSE_IOMAP_NULL_ADDR;
+		return reply(unique, 0, &out, sizeof(out), NULL, 0);
+	}
+	if (f->inl && (in->opflags & FUSE_IOMAP_OP_WRITE_MASK)) {
+		int r = uninline(f, nodeid);
+
+		if (r)
+			return reply(unique, r, NULL, 0, NULL, 0);
+	}
 	if ((in->opflags & FUSE_IOMAP_OP_WRITE_MASK) && !(in->opflags & FUSE_IOMAP_OP_ZERO)) {
 		b = in->pos / BSZ;
 		e = (in->pos + in->count + BSZ - 1) / BSZ;
@@ -347,6 +386,8 @@ static void set_size(struct file *f, uint64_t nodeid, uint64_t size)
 {
 	uint64_t b = (size + BSZ - 1) / BSZ;
 
+	if (f->inl && size < BSZ)
+		memset(f->idata + size, 0, BSZ - size);
 	free_blocks(f, b, MAXBLOCKS);
 	if (!iomap && size % BSZ && f->st[size / BSZ] == DATA) {
 		uint8_t z[BSZ] = { 0 };
@@ -363,6 +404,7 @@ static void do_fallocate(uint64_t unique, uint64_t nodeid, const struct fuse_fal
 	struct file *f = node(nodeid);
 	uint64_t b, end = in->offset + in->length;
 	uint64_t fb = (in->offset + BSZ - 1) / BSZ, lb = end / BSZ;
+	int err;
 
 	if (!f)
 		return reply(unique, -ENOENT, NULL, 0, NULL, 0);
@@ -370,6 +412,8 @@ static void do_fallocate(uint64_t unique, uint64_t nodeid, const struct fuse_fal
 		return reply(unique, -EFBIG, NULL, 0, NULL, 0);
 	if (in->mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return reply(unique, -EOPNOTSUPP, NULL, 0, NULL, 0);
+	if (f->inl && (err = uninline(f, nodeid)))
+		return reply(unique, err, NULL, 0, NULL, 0);
 	if (in->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		/* whole blocks: punch frees, zero makes unwritten */
 		if (in->mode & FALLOC_FL_PUNCH_HOLE)
@@ -490,6 +534,7 @@ static void handle(uint8_t *msg, size_t len)
 		memset(&files[i], 0, sizeof(files[i]));
 		files[i].used = 1;
 		files[i].mode = S_IFREG | (ci->mode & 07777);
+		files[i].inl = iomap && opt_inline;
 		strcpy(files[i].name, name);
 		return reply_entry(u, i + 2, &oo);
 	}
@@ -507,6 +552,14 @@ static void handle(uint8_t *msg, size_t len)
 
 		if (!(f = node(id)))
 			return reply(u, -ENOENT, NULL, 0, NULL, 0);
+		if (iomap && f->inl) {
+			/* inline data: the whole mapping, whatever the size */
+			if (ri->offset >= BSZ)
+				return reply(u, 0, NULL, 0, NULL, 0);
+			return reply(u, 0, f->idata + ri->offset,
+				     ri->size < BSZ - ri->offset ? ri->size : BSZ - ri->offset,
+				     NULL, 0);
+		}
 		if (iomap)	/* kmodel must not send READ for block-mapped iomap files */
 			return reply(u, -EIO, NULL, 0, NULL, 0);
 		if (ri->offset >= f->size)
@@ -526,9 +579,16 @@ static void handle(uint8_t *msg, size_t len)
 
 		if (!(f = node(id)))
 			return reply(u, -ENOENT, NULL, 0, NULL, 0);
-		if (iomap)
+		if (iomap && f->inl) {
+			if (wi->offset >= BSZ)
+				return reply(u, -EIO, NULL, 0, NULL, 0);
+			n = wi->size < BSZ - wi->offset ? wi->size : BSZ - wi->offset;
+			memcpy(f->idata + wi->offset, wi + 1, n);
+		} else if (iomap) {
 			return reply(u, -EIO, NULL, 0, NULL, 0);
-		n = file_io(f, 1, wi->offset, (uint8_t *)(wi + 1), wi->size);
+		} else {
+			n = file_io(f, 1, wi->offset, (uint8_t *)(wi + 1), wi->size);
+		}
 		if (n < 0)
 			return reply(u, n, NULL, 0, NULL, 0);
 		if (wi->offset + n > f->size)
@@ -637,6 +697,8 @@ int main(int argc, char **argv)
 				opt_noiomap = 1;
 			else if (!strcmp(tok, "cache"))
 				opt_cache = 1;
+			else if (!strcmp(tok, "inline"))
+				opt_inline = 1;
 			else if (!strncmp(tok, "bad=", 4))
 				bad = tok + 4;
 			else {

@@ -1117,14 +1117,33 @@ static int zero_range(struct km_inode *ip, uint64_t a, uint64_t b)
 		if (r)
 			return r;
 		mend = MIN(b, m.iomap.offset + m.iomap.length);
+		if (m.iomap.type == FUSE_IOMAP_TYPE_INLINE) {
+			/* zeroes go to the server like any inline write */
+			r = inline_load(ip, &m, &m.iomap);
+			if (!r) {
+				memset(m.inline_data + (cur - m.iomap.offset), 0, mend - cur);
+				r = inline_store(ip, cur, m.inline_data + (cur - m.iomap.offset),
+						 mend - cur);
+			}
+			for (p = m.iomap.offset; p < m.iomap.offset + m.iomap.length; p += BS)
+				folio_drop(ip, p / BS);
+			free(m.inline_data);
+			if (r)
+				return r;
+			cur = mend;
+			continue;
+		}
 		for (p = cur; p < mend; p = be) {
 			bs = p / BS * BS;
 			be = MIN(bs + BS, mend);
 			f = folio(ip, p / BS);
+			if (m.iomap.type != FUSE_IOMAP_TYPE_MAPPED) {
+				/* holes and unwritten extents read as zeroes: only dirty data counts */
+				if (f && f->dirty)
+					memset(f->data + (p - bs), 0, be - p);
+				continue;
+			}
 			if (!f) {
-				if (m.iomap.type != FUSE_IOMAP_TYPE_MAPPED &&
-				    m.iomap.type != FUSE_IOMAP_TYPE_INLINE)
-					continue;
 				f = folio_new(ip, p / BS);
 				r = fill_block(ip, &m, m.oop ? &m.srcmap : &m.iomap, bs, f->data);
 				if (r) {
@@ -1576,7 +1595,7 @@ ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void 
 	struct km_map m;
 	struct km_folio *f;
 	uint8_t tmp[1];
-	int r;
+	int r, inl;
 
 	if ((r = alive()))
 		return r;
@@ -1594,6 +1613,7 @@ ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void 
 	for (b = pos / BS; b <= (pos + len - 1) / BS; b++) {
 		bs = b * BS;
 		be = MIN(bs + BS, ip->size);
+		inl = 0;
 		if (!folio(ip, b)) {
 			r = buffered_read(ip, bs, 1, tmp, 0);
 			if (r < 0)
@@ -1604,13 +1624,24 @@ ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void 
 			if (r)
 				return r;
 			free(m.inline_data);
+			if (m.iomap.type == FUSE_IOMAP_TYPE_INLINE)
+				inl = 1;
 			r = iomap_end(ip, op, cur, MIN(be, m.iomap.offset + m.iomap.length) - cur,
 				      MIN(be, m.iomap.offset + m.iomap.length) - cur, &m.iomap);
 			if (r)
 				return r;
 		}
-		f = folio(ip, b);
 		cur = MAX(pos, bs);
+		if (inl) {
+			/* inline data has no blocks to write back: store it now */
+			ssize_t n = buffered_write(ip, cur, MIN(pos + len, bs + BS) - cur,
+						   (const uint8_t *)buf + (cur - pos));
+
+			if (n < 0)
+				return n;
+			continue;
+		}
+		f = folio(ip, b);
 		memcpy(f->data + (cur - bs), (const uint8_t *)buf + (cur - pos),
 		       MIN(pos + len, bs + BS) - cur);
 		f->dirty = 1;
