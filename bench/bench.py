@@ -1130,18 +1130,23 @@ def main():
 
         perf = [w for w in wls if w.name in
                 os.environ.get('BENCH_PERF', '').split(',')]
-        if perf and shutil.which('perf'):
+        if perf and not shutil.which('perf'):
+            log('BENCH_PERF: no perf (Debian package linux-perf): no profiles')
+        elif perf:
             doc['profiles'] = profile(cs, perf, p, work, outdir)
 
-        if os.environ.get('BENCH_CALLGRIND', '1') != '0' and shutil.which('valgrind'):
-            for c in cs:
-                if c.kind == 'model':
-                    log('callgrind: %s' % c.name)
-                    try:
-                        doc['contenders'][c.name]['callgrind'] = c.callgrind(work)
-                    except Exception as e:
-                        doc['contenders'][c.name]['callgrind'] = {'error': str(e)}
-                        log('callgrind %s: %s' % (c.name, e))
+        model = [c for c in cs if c.kind == 'model']
+        if model and os.environ.get('BENCH_CALLGRIND', '1') != '0' and \
+                not shutil.which('valgrind'):
+            log('no valgrind: no instruction counts per mapping request')
+        elif model and os.environ.get('BENCH_CALLGRIND', '1') != '0':
+            for c in model:
+                log('callgrind: %s' % c.name)
+                try:
+                    doc['contenders'][c.name]['callgrind'] = c.callgrind(work)
+                except Exception as e:
+                    doc['contenders'][c.name]['callgrind'] = {'error': str(e)}
+                    log('callgrind %s: %s' % (c.name, e))
 
         for c in list(active):
             c.teardown()
