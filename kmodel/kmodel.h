@@ -36,6 +36,17 @@ struct km_ctl_rep {
 
 #define KM_CTL_MAGIC		0x6b6d6374u	/* "kmct" */
 
+/* ---- ext4 metadata map (ext4meta.c) ---- */
+
+struct km_meta {
+	uint8_t *kind;		/* per filesystem block: 0 = not metadata */
+	uint64_t nblocks;
+	uint32_t bsize;
+};
+
+int km_meta_load(int fd, struct km_meta *mm, char *err, size_t errlen);
+const char *km_meta_check(const struct km_meta *mm, uint64_t addr, uint64_t len, uint64_t *blk);
+
 /* ---- validation (validate.c) ---- */
 
 struct km_dev {
@@ -44,6 +55,7 @@ struct km_dev {
 	int writable;
 	uint64_t size;
 	int blkdev;
+	struct km_meta *meta;	/* --ext4-meta: metadata the mappings must avoid */
 };
 
 struct km_vctx {
@@ -157,6 +169,7 @@ struct km_conn {
 	int iomap_configured;
 	int use_cache;
 	int allow_regular;
+	int ext4_meta;
 	int no_direct;
 	int shim_used;
 	uint32_t blocksize;

@@ -37,6 +37,9 @@ static void usage(FILE *f)
 "  --no-cache           model a kernel without the iomap mapping cache\n"
 "  --allow-regular      accept regular files as iomap backing devices\n"
 "                       (the kernel only accepts block devices)\n"
+"  --ext4-meta          backing devices hold ext4: refuse mappings into its\n"
+"                       metadata (superblocks, descriptors, bitmaps, inode\n"
+"                       tables, journal)\n"
 "  --buffered-dev       do file data I/O through the backing device's page\n"
 "                       cache instead of around it (O_DIRECT, like bios)\n"
 "  --shim PATH          LD_PRELOAD shim (default: shim.so next to kmodel)\n"
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "allow-regular", no_argument, NULL, 'R' },
 		{ "buffered-dev", no_argument, NULL, 'B' },
+		{ "ext4-meta", no_argument, NULL, 'E' },
 		{ "shim", required_argument, NULL, 'P' },
 		{ "no-shim", no_argument, NULL, 'p' },
 		{ "pagecache", required_argument, NULL, 'c' },
@@ -131,6 +135,7 @@ int main(int argc, char **argv)
 		case 'C': conn.use_cache = 0; break;
 		case 'R': conn.allow_regular = 1; break;
 		case 'B': conn.no_direct = 1; break;
+		case 'E': conn.ext4_meta = 1; break;
 		case 'P': shim = optarg; break;
 		case 'p': no_shim = 1; break;
 		case 'c':

@@ -177,6 +177,29 @@ static void test_begin_rules(void)
 #undef CASE
 }
 
+static void test_ext4_meta_rule(void)
+{
+	static uint8_t kind[256];
+	struct km_meta mm = { kind, 256, 4096 };
+	struct fuse_iomap_io m = mapped(0, 8192, 40 * 4096);
+	const char *why;
+
+	setup();
+	kind[41] = 4;	/* an inode table block */
+	devs[1].meta = &mm;
+	why = km_check_mapping(&v, &m, 0, 0);
+	CHECK(why && strstr(why, "ext4 metadata (inode table, block 41)"),
+	      "mapping over an inode table block: %s\n", why ? why : "(accepted)");
+	m.addr = 42 * 4096;
+	why = km_check_mapping(&v, &m, 0, 0);
+	CHECK(!why, "mapping next to metadata rejected: %s\n", why);
+	m.type = FUSE_IOMAP_TYPE_UNWRITTEN;
+	m.addr = 40 * 4096 + 4096;
+	why = km_check_mapping(&v, &m, 0, 1);
+	CHECK(why && strstr(why, "ext4 metadata"), "upsert into metadata accepted\n");
+	devs[1].meta = NULL;
+}
+
 static void test_cache_rules(void)
 {
 	struct fuse_iomap_upsert_mappings_out u = { 0 };
@@ -355,6 +378,7 @@ int main(void)
 {
 	test_begin_rules();
 	test_cache_rules();
+	test_ext4_meta_rule();
 	test_config_rules();
 	test_mcache();
 	test_parser();

@@ -129,6 +129,19 @@ const char *km_check_mapping(const struct km_vctx *v, const struct fuse_iomap_io
 			return "device must be a registered iomap backing device";
 		if (m->addr + m->length > v->devs[m->dev].size)
 			return "addr + length must lie inside the registered device";
+		if (v->devs[m->dev].meta) {
+			static char why[160];
+			uint64_t blk;
+			const char *what = km_meta_check(v->devs[m->dev].meta, m->addr, m->length,
+							 &blk);
+
+			if (what) {
+				snprintf(why, sizeof(why),
+					 "a mapping must not point into ext4 metadata (%s, block %llu)",
+					 what, (unsigned long long)blk);
+				return why;
+			}
+		}
 		break;
 	default:	/* HOLE, DELALLOC, INLINE */
 		if (m->dev != FUSE_IOMAP_DEV_NULL)

@@ -2361,6 +2361,10 @@ int km_unmount(struct km_conn *k)
 			if (k->devs[i].dfd >= 0)
 				close(k->devs[i].dfd);
 			k->devs[i].fd = k->devs[i].dfd = -1;
+			if (k->devs[i].meta)
+				free(k->devs[i].meta->kind);
+			free(k->devs[i].meta);
+			k->devs[i].meta = NULL;
 		}
 	return ret;
 }

@@ -232,6 +232,17 @@ static int backing_open(const struct fuse_backing_map *map, int fd)
 	K->devs[id].blkdev = S_ISBLK(st.st_mode);
 	if (dev_size(fd, &K->devs[id].size) < 0)
 		K->devs[id].size = 0;
+	if (K->ext4_meta) {
+		struct km_meta *mm = calloc(1, sizeof(*mm));
+		char err[128];
+
+		if (!mm || km_meta_load(fd, mm, err, sizeof(err))) {
+			km_violation("--ext4-meta: backing device %d: %s", id, mm ? err : "no memory");
+			free(mm);
+		} else {
+			K->devs[id].meta = mm;
+		}
+	}
 	if (K->verbose)
 		fprintf(stderr, "kmodel: backing device %d registered (%s, %llu bytes, %s)\n",
 			id, S_ISBLK(st.st_mode) ? "block device" : "regular file",
@@ -275,6 +286,10 @@ static int handle_ioctl(const struct km_ctl_req *rq, int fd, struct km_ctl_rep *
 		if (K->devs[v].dfd >= 0)
 			close(K->devs[v].dfd);
 		K->devs[v].fd = K->devs[v].dfd = -1;
+		if (K->devs[v].meta)
+			free(K->devs[v].meta->kind);
+		free(K->devs[v].meta);
+		K->devs[v].meta = NULL;
 		return 0;
 	case FUSE_DEV_IOC_IOMAP_SUPPORT: {
 		struct fuse_iomap_support s = { 0 };
