@@ -726,6 +726,42 @@ def summarize(results, names, wls):
     return s
 
 
+# Issue 12's targets: (text, workload, reference contender, minimum ratio),
+# and the server CPU per GiB written.
+TARGETS = [
+    ('streaming buffered write >= 0.8x kernel', 'seq-write', 'kernel', 0.8),
+    ('O_DIRECT 1 MiB write >= 0.5x kernel', 'dio-write', 'kernel', 0.5),
+    ('O_DIRECT 1 MiB read >= 0.5x kernel', 'dio-read', 'kernel', 0.5),
+    ('random 4 KiB buffered write >= 0.5x kernel', 'rand-write', 'kernel', 0.5),
+    ('random 4 KiB buffered read >= 1.47.0', 'rand-read', 'deb-1.47.0', 1.0),
+    ('random 4 KiB O_DIRECT read >= 1.47.0', 'rand-read-dio', 'deb-1.47.0', 1.0),
+]
+CPU_TARGET = 1.5
+
+
+def targets(s, names):
+    """[(text, {contender: (measured ratio or figure, met)})] for the
+    targets this run can judge."""
+    rows = []
+    for text, w, ref, want in TARGETS:
+        r = s.get(w, {}).get(ref, {}).get('median')
+        if not r or not names:
+            continue
+        cells = {}
+        for n in names:
+            m = s[w].get(n, {}).get('median')
+            cells[n] = (m / r, m / r >= want) if m else (None, False)
+        rows.append(('%s (ratio)' % text, cells))
+    cpu = {n: s.get('seq-write', {}).get(n, {}).get('server_cpu_median')
+           for n in names}
+    if names and any(v is not None for v in cpu.values()):
+        rows.append(('server CPU <= %.1f s per GiB written (streaming write)'
+                     % CPU_TARGET,
+                     {n: (v, v is not None and v <= CPU_TARGET)
+                      for n, v in cpu.items()}))
+    return rows
+
+
 # Server-side figures of the iomap path, from kmodel's statistics.
 IOMAP_STATS = ('map_requests_per_gib', 'map_mean_us', 'map_p99_us')
 
@@ -830,6 +866,18 @@ def table(doc, cs, wls):
                 cells += [fmt(e[k]) if k in e else '' for k in IOMAP_STATS]
             if any(cells):
                 out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    tg = targets(s, [n for n in ('fuse2fs', 'fuse4fs') if n in names])
+    if tg:
+        out.append('')
+        out.append("Issue 12's targets for the series' servers on the classic "
+                   'path (medians of this run):')
+        out.append('')
+        out.append('| target | ' + ' | '.join(labels[n] for n in tg[0][1]) + ' |')
+        out.append('|---|' + '---|' * len(tg[0][1]))
+        for what, cells in tg:
+            out.append('| %s | %s |' % (what, ' | '.join(
+                '%s %s' % (fmt(v), 'met' if ok else 'NOT met') if v is not None
+                else 'n/a' for v, ok in cells.values())))
     cg = [(labels[n], doc['contenders'][n]['callgrind']) for n in names
           if 'callgrind' in doc['contenders'][n]]
     if cg:
