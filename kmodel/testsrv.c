@@ -20,7 +20,8 @@
  *                      FUSE_WRITE without a file handle, until a write or
  *                      fallocate beyond the first block moves it to disk
  *          bad=RULE    break one kernel rule on purpose: misaligned, nodev,
- *                      beyond, notcontain, config, upsert, endonly, attr; or
+ *                      beyond, notcontain, config, upsert, endonly, attr,
+ *                      errbody (error replies carry a body); or
  *                      misbehave: crash (abort) or hang (never answer) on
  *                      the first IOMAP_BEGIN
  */
@@ -96,12 +97,20 @@ static void free_blocks(struct file *f, uint64_t from, uint64_t to)
 static void reply(uint64_t unique, int err, const void *a, size_t alen, const void *b,
 		  size_t blen)
 {
+	static const uint64_t junk;
 	struct fuse_out_header oh = { sizeof(oh) + alen + blen, err, unique };
 	struct iovec iov[3] = { { &oh, sizeof(oh) }, { (void *)a, alen }, { (void *)b, blen } };
+	int n = 3;
 
-	if (err)
+	if (err && !strcmp(bad, "errbody")) {
+		iov[1] = (struct iovec){ (void *)&junk, sizeof(junk) };
+		oh.len = sizeof(oh) + sizeof(junk);
+		n = 2;
+	} else if (err) {
 		oh.len = sizeof(oh);
-	if (writev(fusefd, iov, err ? 1 : 3) < 0)
+		n = 1;
+	}
+	if (writev(fusefd, iov, n) < 0)
 		perror("testsrv: reply");
 }
 

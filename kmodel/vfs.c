@@ -1995,6 +1995,10 @@ int km_seek(struct km_inode *ip, uint64_t off, int whence, uint64_t *result)
 			*result = whence == 3 ? off : ip->size;
 			return 0;
 		}
+		if (!r && len != sizeof(out)) {
+			km_violation("LSEEK reply has %zu bytes", len);
+			return -EIO;
+		}
 		if (!r)
 			*result = out.offset;
 		return r;

@@ -409,11 +409,20 @@ static void dispatch(size_t n)
 	}
 	waiting->done = 1;
 	waiting->error = oh.error;
-	if (oh.error > 0 || oh.error < -4095) {
-		km_violation("reply error %d out of range", oh.error);
-		waiting->error = -EIO;
-	}
 	waiting->outlen = n - sizeof(oh);
+	/* the kernel's fuse_dev_do_write() refuses these writes with -EINVAL */
+	if (oh.error > 0 || oh.error <= -512) {
+		km_violation("reply to unique %llu: error %d out of range (-511..0)",
+			     (unsigned long long)oh.unique, oh.error);
+		waiting->error = -EIO;
+		return;
+	}
+	if (oh.error && waiting->outlen) {
+		km_violation("reply to unique %llu: error %d with a %zu byte body",
+			     (unsigned long long)oh.unique, oh.error, waiting->outlen);
+		waiting->error = -EIO;
+		return;
+	}
 	if (oh.error == 0 && waiting->outlen > waiting->outsize) {
 		km_violation("reply of %zu bytes to a request expecting at most %zu",
 			     waiting->outlen, waiting->outsize);
@@ -505,7 +514,9 @@ static int send_req(uint32_t opcode, uint64_t nodeid, const struct iovec *in, in
 	ih.unique = ++K->unique;
 	ih.nodeid = nodeid;
 	ih.len = sizeof(ih);
-	ih.pid = getpid();
+	/* INIT, IOMAP_CONFIG and DESTROY go out without credentials */
+	if (opcode != FUSE_INIT && opcode != FUSE_IOMAP_CONFIG && opcode != FUSE_DESTROY)
+		ih.pid = getpid();
 	iov[0].iov_base = &ih;
 	iov[0].iov_len = sizeof(ih);
 	for (i = 0; i < nin && i < 7; i++) {
