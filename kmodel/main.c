@@ -30,6 +30,8 @@ static void usage(FILE *f)
 "      --ops N          number of random operations (default 1000)\n"
 "      --files N        number of files (default 3)\n"
 "      --maxsize BYTES  largest file offset (default 256K)\n"
+"      --paths P1,P2    use these existing files instead of creating\n"
+"                       /fsx0..; their current contents seed the model\n"
 "  --stream SIZE[:BS[:direct]]  sequential write + read back of /kmodel.stream\n"
 "\n"
 "options:\n"
@@ -78,6 +80,7 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'n' },
 		{ "files", required_argument, NULL, 'F' },
 		{ "maxsize", required_argument, NULL, 'M' },
+		{ "paths", required_argument, NULL, 'Q' },
 		{ "stream", required_argument, NULL, 'S' },
 		{ "iomap", no_argument, NULL, 'i' },
 		{ "no-cache", no_argument, NULL, 'C' },
@@ -98,7 +101,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *scripts[16], *shim = NULL, *server_log = NULL, *export = NULL;
-	const char *stream = NULL;
+	const char *stream = NULL, *paths = NULL;
 	char shimbuf[PATH_MAX];
 	int nscripts = 0, do_random = 0, no_shim = 0, stats = 1, expect_iomap = 0;
 	uint64_t seed = 0, maxsize = 256 << 10, pc = 64 << 20;
@@ -131,6 +134,7 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'S': stream = optarg; break;
+		case 'Q': paths = optarg; break;
 		case 'i': conn.want_iomap = 1; break;
 		case 'C': conn.use_cache = 0; break;
 		case 'R': conn.allow_regular = 1; break;
@@ -200,7 +204,7 @@ int main(int argc, char **argv)
 			failed = 1;
 		fclose(f);
 	}
-	if (!failed && do_random && km_run_random(seed, nops, nfiles, maxsize))
+	if (!failed && do_random && km_run_random(seed, nops, nfiles, maxsize, paths))
 		failed = 1;
 	if (!failed && stream) {
 		uint64_t size, bs = 1 << 20;

@@ -596,22 +596,65 @@ static uint64_t rrange(uint64_t n)
 	return n ? rnd() % n : 0;
 }
 
-int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
+/* An existing file joins the model with what the server holds now. */
+static int adopt(const char *path)
 {
-	char path[64];
+	struct km_inode *ip;
+	struct fuse_attr a;
+	struct mfile *f;
+	ssize_t n;
+	int r;
+
+	if ((r = km_resolve(path, &ip)) || (r = km_getattr(ip, &a)))
+		return r;
+	f = mget(path, 1);
+	mresize(f, a.size);
+	n = a.size ? km_read(ip, 0, a.size, f->data, 0) : 0;
+	if (n < 0)
+		return n;
+	if ((uint64_t)n != a.size)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * paths: comma-separated files that exist already (servers with a fixed
+ * set of files); NULL: create /fsx0../fsxN-1.  Namespace operations
+ * (recreate, rename over) only run on files kmodel created.
+ */
+int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const char *paths)
+{
+	char path[256], *names[64], *list = NULL, *tok, *save;
 	long i;
 	int r = 0, f;
 	uint32_t bs = K->blocksize;
 
 	rstate = seed;
-	for (f = 0; f < nfiles; f++) {
-		snprintf(path, sizeof(path), "/fsx%d", f);
-		r = km_create(path, 0644);
-		if (r) {
-			fprintf(stderr, "kmodel: random: create %s: %s\n", path, km_errno_name(r));
-			return -1;
+	if (paths) {
+		list = strdup(paths);
+		nfiles = 0;
+		for (tok = strtok_r(list, ",", &save); tok && nfiles < 64;
+		     tok = strtok_r(NULL, ",", &save)) {
+			names[nfiles++] = tok;
+			r = adopt(tok);
+			if (r) {
+				fprintf(stderr, "kmodel: random: %s: %s\n", tok, km_errno_name(r));
+				return -1;
+			}
 		}
-		mresize(mget(path, 1), 0);
+	} else {
+		for (f = 0; f < nfiles && f < 64; f++) {
+			snprintf(path, sizeof(path), "/fsx%d", f);
+			names[f] = strdup(path);
+			r = km_create(path, 0644);
+			if (r) {
+				fprintf(stderr, "kmodel: random: create %s: %s\n", path,
+					km_errno_name(r));
+				return -1;
+			}
+			mresize(mget(path, 1), 0);
+		}
+		nfiles = f;
 	}
 	for (i = 0; i < nops; i++) {
 		uint64_t what = rrange(100), off = 0, len = 0;
@@ -619,7 +662,7 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
 		struct mfile *m;
 
 		f = rrange(nfiles);
-		snprintf(path, sizeof(path), "/fsx%d", f);
+		snprintf(path, sizeof(path), "%s", names[f]);
 		m = mget(path, 1);
 		if (what < 5) {
 			name = "mmap write";
@@ -679,13 +722,34 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize)
 		} else if (what < 93) {
 			name = "syncfs";
 			r = km_syncfs();
-		} else if (what < 97) {
+		} else if (what < 95) {
 			struct km_inode *ip;
 
 			name = "close";
 			r = km_resolve(path, &ip);
 			if (!r)
 				r = km_close(ip);
+		} else if (what < 96 && !paths) {
+			name = "recreate";
+			r = km_unlink(path, 0);
+			if (!r) {
+				mremove(path);
+				r = km_create(path, 0644);
+			}
+			if (!r)
+				mresize(mget(path, 1), 0);
+		} else if (what < 97 && !paths && nfiles > 1) {
+			/* rename another file over this one, then recreate the other */
+			const char *other = names[(f + 1) % nfiles];
+
+			name = "rename over";
+			r = km_rename(other, path);
+			if (!r) {
+				mrename(other, path);
+				r = km_create(other, 0644);
+			}
+			if (!r)
+				mresize(mget(other, 1), 0);
 		} else {
 			name = "verify";
 			r = do_verify(NULL);
