@@ -194,7 +194,8 @@ struct km_conn {
 	uint64_t dev_read, dev_written;
 	uint64_t fuse_read_bytes, fuse_write_bytes;
 	uint64_t map_upcalls, map_cache_hits, retries;
-	uint64_t notifications, ioctls;
+	uint64_t notifications, ioctls, stray_replies;
+	uint64_t ioend_unwritten, ioend_shared, ioend_append, ioend_error;
 	uint64_t io_bytes;		/* file data moved by workloads */
 };
 

@@ -624,14 +624,15 @@ static int adopt(const char *path)
  */
 int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const char *paths)
 {
-	char path[256], *names[64], *list = NULL, *tok, *save;
+	static char list[4096], created[64][16];
+	char path[sizeof(list)], *names[64], *tok, *save;
 	long i;
 	int r = 0, f;
 	uint32_t bs = K->blocksize;
 
 	rstate = seed;
 	if (paths) {
-		list = strdup(paths);
+		snprintf(list, sizeof(list), "%s", paths);
 		nfiles = 0;
 		for (tok = strtok_r(list, ",", &save); tok && nfiles < 64;
 		     tok = strtok_r(NULL, ",", &save)) {
@@ -644,8 +645,9 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const 
 		}
 	} else {
 		for (f = 0; f < nfiles && f < 64; f++) {
-			snprintf(path, sizeof(path), "/fsx%d", f);
-			names[f] = strdup(path);
+			snprintf(created[f], sizeof(created[f]), "/fsx%d", f);
+			names[f] = created[f];
+			snprintf(path, sizeof(path), "%s", names[f]);
 			r = km_create(path, 0644);
 			if (r) {
 				fprintf(stderr, "kmodel: random: create %s: %s\n", path,

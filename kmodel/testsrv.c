@@ -15,6 +15,9 @@
  * options: noiomap     decline iomap in INIT
  *          cache       upsert mappings into the kernel cache and answer
  *                      RETRY_CACHE; invalidate what allocation changes
+ *          cow         buffered writes over written blocks go out of place:
+ *                      the write mapping is a staging run (F_SHARED), the
+ *                      IOEND (SHARED) remaps it; not with cache
  *          inline      new files keep their first block inline (in
  *                      memory): INLINE mappings, data through FUSE_READ and
  *                      FUSE_WRITE without a file handle, until a write or
@@ -58,6 +61,7 @@ struct file {
 	uint32_t mode;
 	uint64_t blk[MAXBLOCKS];	/* device block numbers */
 	uint8_t st[MAXBLOCKS];
+	uint64_t cow[MAXBLOCKS];	/* staging block of a pending out-of-place write */
 	int inl;			/* first block lives in idata */
 	uint8_t idata[BSZ];
 };
@@ -65,7 +69,7 @@ struct file {
 static struct file files[MAXFILES];
 static uint8_t *bitmap;
 static uint64_t nblocks;
-static int fusefd, devfd, devid, iomap, opt_noiomap, opt_cache, opt_inline;
+static int fusefd, devfd, devid, iomap, opt_noiomap, opt_cache, opt_inline, opt_cow;
 static const char *bad = "";
 
 /* Next fit from where the last allocation ended. */
@@ -90,6 +94,9 @@ static void free_blocks(struct file *f, uint64_t from, uint64_t to)
 	for (; from < to && from < MAXBLOCKS; from++) {
 		if (f->st[from] != HOLE)
 			bitmap[f->blk[from]] = 0;
+		if (f->cow[from])
+			bitmap[f->cow[from]] = 0;
+		f->cow[from] = 0;
 		f->st[from] = HOLE;
 	}
 }
@@ -226,6 +233,29 @@ static int uninline(struct file *f, uint64_t nodeid)
 	return 0;
 }
 
+/*
+ * Out of place: staging blocks for (a prefix of) the written run in the
+ * read mapping, physically contiguous, reused until IOEND remaps them.
+ */
+static void cow_mapping(struct file *f, struct fuse_iomap_begin_out *out)
+{
+	uint64_t b = out->read.offset / BSZ, e = b + out->read.length / BSZ, n;
+
+	for (n = b; n < e; n++) {
+		if (!f->cow[n] && !(f->cow[n] = alloc_block()))
+			break;
+		if (n > b && f->cow[n] != f->cow[n - 1] + 1)
+			break;
+	}
+	if (n == b)
+		return;		/* no space: overwrite in place */
+	out->write = out->read;
+	out->write.length = (n - b) * BSZ;
+	out->write.addr = f->cow[b] * BSZ;
+	out->write.flags = FUSE_IOMAP_F_SHARED;
+	out->read.length = out->write.length;
+}
+
 static void iomap_begin(uint64_t unique, uint64_t nodeid, const struct fuse_iomap_begin_in *in)
 {
 	struct fuse_iomap_begin_out out;
@@ -289,6 +319,10 @@ static void iomap_begin(uint64_t unique, uint64_t nodeid, const struct fuse_ioma
 	memset(&out.write, 0, sizeof(out.write));
 	out.write.type = FUSE_IOMAP_TYPE_PURE_OVERWRITE;
 	out.write.addr = FUSE_IOMAP_NULL_ADDR;
+	if (opt_cow && out.read.type == FUSE_IOMAP_TYPE_MAPPED &&
+	    (in->opflags & (FUSE_IOMAP_OP_WRITE | FUSE_IOMAP_OP_WRITEBACK)) &&
+	    !(in->opflags & (FUSE_IOMAP_OP_ZERO | FUSE_IOMAP_OP_DIRECT)))
+		cow_mapping(f, &out);
 
 	if (out.read.type != FUSE_IOMAP_TYPE_HOLE) {
 		if (!strcmp(bad, "misaligned"))
@@ -332,6 +366,18 @@ static void iomap_ioend(uint64_t unique, uint64_t nodeid, const struct fuse_ioma
 
 	if (!f)
 		return reply(unique, -ENOENT, NULL, 0, NULL, 0);
+	if (!in->error && (in->flags & FUSE_IOMAP_IOEND_SHARED)) {
+		for (b = in->pos / BSZ; b < (in->pos + in->written + BSZ - 1) / BSZ &&
+		     b < MAXBLOCKS; b++) {
+			if (!f->cow[b])
+				continue;
+			if (f->st[b] != HOLE)
+				bitmap[f->blk[b]] = 0;
+			f->blk[b] = f->cow[b];
+			f->st[b] = DATA;
+			f->cow[b] = 0;
+		}
+	}
 	if (!in->error && (in->flags & FUSE_IOMAP_IOEND_UNWRITTEN)) {
 		for (b = in->pos / BSZ; b < (in->pos + in->written + BSZ - 1) / BSZ &&
 		     b < MAXBLOCKS; b++)
@@ -708,6 +754,8 @@ int main(int argc, char **argv)
 				opt_cache = 1;
 			else if (!strcmp(tok, "inline"))
 				opt_inline = 1;
+			else if (!strcmp(tok, "cow"))
+				opt_cow = 1;
 			else if (!strncmp(tok, "bad=", 4))
 				bad = tok + 4;
 			else {

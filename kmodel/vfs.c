@@ -790,6 +790,10 @@ static int iomap_ioend(struct km_inode *ip, uint64_t pos, uint64_t written, int 
 		in.new_addr = new_addr;
 		in.written = written;
 		in.dev = dev;
+		K->ioend_unwritten += !!(flags & FUSE_IOMAP_IOEND_UNWRITTEN);
+		K->ioend_shared += !!(flags & FUSE_IOMAP_IOEND_SHARED);
+		K->ioend_append += !!(flags & FUSE_IOMAP_IOEND_APPEND);
+		K->ioend_error += !!error;
 		r = km_call(FUSE_IOMAP_IOEND, ip->nodeid, &iov, 1, &out, sizeof(out), &len);
 		if (r == -ENOSYS) {
 			K->no_ioend = 1;

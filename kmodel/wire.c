@@ -384,6 +384,20 @@ struct pending {
 
 static struct pending *waiting;
 
+/* What the last requests were, to name them in messages about replies. */
+#define KM_HIST 1024
+static struct {
+	uint64_t unique;
+	uint32_t opcode;
+} hist[KM_HIST];
+
+static const char *sent_as(uint64_t unique)
+{
+	if (hist[unique % KM_HIST].unique != unique)
+		return "an unknown request";
+	return km_opname(hist[unique % KM_HIST].opcode);
+}
+
 static void dispatch(size_t n)
 {
 	struct fuse_out_header oh;
@@ -403,8 +417,16 @@ static void dispatch(size_t n)
 		return;
 	}
 	if (!waiting || oh.unique != waiting->unique) {
-		km_violation("reply for unknown request unique=%llu",
-			     (unsigned long long)oh.unique);
+		/*
+		 * The kernel fails such a write with -ENOENT and carries on
+		 * (libfuse, multithreaded, can answer a FORGET with -EIO once
+		 * DESTROY was processed first).
+		 */
+		K->stray_replies++;
+		fprintf(stderr, "kmodel: warning: reply (error %d, %zu bytes) for unique %llu, "
+			"which was %s and is not waiting for one: the kernel would fail "
+			"that write with ENOENT\n", oh.error, n - sizeof(oh),
+			(unsigned long long)oh.unique, sent_as(oh.unique));
 		return;
 	}
 	waiting->done = 1;
@@ -524,6 +546,8 @@ static int send_req(uint32_t opcode, uint64_t nodeid, const struct iovec *in, in
 		ih.len += in[i].iov_len;
 	}
 	*unique = ih.unique;
+	hist[ih.unique % KM_HIST].unique = ih.unique;
+	hist[ih.unique % KM_HIST].opcode = opcode;
 	return send_msg(iov, nin + 1);
 }
 
@@ -635,8 +659,15 @@ void km_print_stats(struct km_conn *k, FILE *f, double seconds)
 	}
 	fprintf(f, "  %-14s %9llu %7s %12.3f\n", "total", (unsigned long long)totn, "",
 		totns / 1e6);
-	fprintf(f, "  notifications %llu, forwarded ioctls %llu\n",
-		(unsigned long long)k->notifications, (unsigned long long)k->ioctls);
+	fprintf(f, "  notifications %llu, forwarded ioctls %llu, stray replies %llu\n",
+		(unsigned long long)k->notifications, (unsigned long long)k->ioctls,
+		(unsigned long long)k->stray_replies);
+	if (k->iop[FUSE_IOMAP_IOEND - FUSE_FREEZE_FS].count)
+		fprintf(f, "  ioends: unwritten %llu, shared %llu, append %llu, error %llu\n",
+			(unsigned long long)k->ioend_unwritten,
+			(unsigned long long)k->ioend_shared,
+			(unsigned long long)k->ioend_append,
+			(unsigned long long)k->ioend_error);
 	fprintf(f, "  device I/O by kmodel: read %llu bytes, written %llu bytes\n",
 		(unsigned long long)k->dev_read, (unsigned long long)k->dev_written);
 	fprintf(f, "  file data through FUSE_READ/WRITE: read %llu bytes, written %llu bytes\n",
