@@ -59,6 +59,7 @@ struct km_dev {
 };
 
 struct km_vctx {
+	uint64_t root_id;	/* root_nodeid= mount option, default 1 */
 	uint32_t blocksize;
 	int64_t maxbytes;
 	int has_cache;		/* inode has a mapping cache */
@@ -172,6 +173,7 @@ struct km_conn {
 	int ext4_meta;
 	int no_direct;
 	int shim_used;
+	uint64_t root_id;	/* root_nodeid= mount option, default 1 */
 	uint32_t blocksize;
 	int64_t maxbytes;
 	uint32_t cache_maxbytes;

@@ -39,6 +39,8 @@ static void usage(FILE *f)
 "  --no-cache           model a kernel without the iomap mapping cache\n"
 "  --allow-regular      accept regular files as iomap backing devices\n"
 "                       (the kernel only accepts block devices)\n"
+"  --root-nodeid N     the root_nodeid= mount option: the server's root node\n"
+"                       id (fuse4fs uses 2, the ext4 root inode)\n"
 "  --ext4-meta          backing devices hold ext4: refuse mappings into its\n"
 "                       metadata (superblocks, descriptors, bitmaps, inode\n"
 "                       tables, journal)\n"
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		{ "allow-regular", no_argument, NULL, 'R' },
 		{ "buffered-dev", no_argument, NULL, 'B' },
 		{ "ext4-meta", no_argument, NULL, 'E' },
+		{ "root-nodeid", required_argument, NULL, 'N' },
 		{ "shim", required_argument, NULL, 'P' },
 		{ "no-shim", no_argument, NULL, 'p' },
 		{ "pagecache", required_argument, NULL, 'c' },
@@ -113,6 +116,7 @@ int main(int argc, char **argv)
 	for (i = 0; i <= KM_MAX_DEVS; i++)
 		conn.devs[i].fd = conn.devs[i].dfd = -1;
 	conn.fd = conn.ctl = -1;
+	conn.root_id = FUSE_ROOT_ID;
 	conn.blocksize = 4096;
 	conn.maxbytes = KM_MAX_LFS_FILESIZE;
 	conn.cache_maxbytes = KM_DEFAULT_CACHE_MAXBYTES;
@@ -140,6 +144,11 @@ int main(int argc, char **argv)
 		case 'R': conn.allow_regular = 1; break;
 		case 'B': conn.no_direct = 1; break;
 		case 'E': conn.ext4_meta = 1; break;
+		case 'N':
+			conn.root_id = strtoull(optarg, NULL, 0);
+			if (!conn.root_id)
+				return 2;
+			break;
 		case 'P': shim = optarg; break;
 		case 'p': no_shim = 1; break;
 		case 'c':

@@ -18,6 +18,8 @@
  *          cow         buffered writes over written blocks go out of place:
  *                      the write mapping is a staging run (F_SHARED), the
  *                      IOEND (SHARED) remaps it; not with cache
+ *          root_nodeid=N  the root directory's node id (default 1); files
+ *                      follow it
  *          inline      new files keep their first block inline (in
  *                      memory): INLINE mappings, data through FUSE_READ and
  *                      FUSE_WRITE without a file handle, until a write or
@@ -71,6 +73,7 @@ static uint8_t *bitmap;
 static uint64_t nblocks;
 static int fusefd, devfd, devid, iomap, opt_noiomap, opt_cache, opt_inline, opt_cow;
 static const char *bad = "";
+static uint64_t root_id = FUSE_ROOT_ID;
 
 /* Next fit from where the last allocation ended. */
 static uint64_t alloc_block(void)
@@ -136,12 +139,12 @@ static void fill_attr(struct fuse_attr *a, uint64_t nodeid)
 	a->ino = nodeid;
 	a->blksize = BSZ;
 	a->nlink = 1;
-	if (nodeid == FUSE_ROOT_ID) {
+	if (nodeid == root_id) {
 		a->mode = S_IFDIR | 0755;
 		a->nlink = 2;
 		return;
 	}
-	struct file *f = &files[nodeid - 2];
+	struct file *f = &files[nodeid - root_id - 1];
 
 	a->mode = f->mode;
 	a->size = f->size;
@@ -166,7 +169,7 @@ static struct file *lookup(const char *name, uint64_t *nodeid)
 {
 	for (int i = 0; i < MAXFILES; i++)
 		if (files[i].used && !strcmp(files[i].name, name)) {
-			*nodeid = i + 2;
+			*nodeid = i + root_id + 1;
 			return &files[i];
 		}
 	return NULL;
@@ -174,9 +177,9 @@ static struct file *lookup(const char *name, uint64_t *nodeid)
 
 static struct file *node(uint64_t nodeid)
 {
-	if (nodeid < 2 || nodeid >= MAXFILES + 2 || !files[nodeid - 2].used)
+	if (nodeid <= root_id || nodeid > root_id + MAXFILES || !files[nodeid - root_id - 1].used)
 		return NULL;
-	return &files[nodeid - 2];
+	return &files[nodeid - root_id - 1];
 }
 
 /* The mapping at pos: a run of blocks with the same state, contiguous on disk. */
@@ -528,6 +531,19 @@ static void handle(uint8_t *msg, size_t len)
 
 	(void)len;
 	switch (ih->opcode) {
+	case FUSE_INIT: case FUSE_DESTROY: case FUSE_IOMAP_CONFIG: case FUSE_FORGET:
+	case FUSE_BATCH_FORGET: case FUSE_INTERRUPT:
+		break;
+	case FUSE_LOOKUP: case FUSE_CREATE: case FUSE_UNLINK: case FUSE_RENAME:
+	case FUSE_OPENDIR: case FUSE_READDIR: case FUSE_RELEASEDIR: case FUSE_MKDIR:
+		if (id != root_id)
+			return reply(u, -ENOENT, NULL, 0, NULL, 0);
+		break;
+	default:
+		if (id != root_id && !node(id))
+			return reply(u, -ENOENT, NULL, 0, NULL, 0);
+	}
+	switch (ih->opcode) {
 	case FUSE_INIT: {
 		struct fuse_init_in *ii = in;
 		struct fuse_init_out o = { 0 };
@@ -547,7 +563,7 @@ static void handle(uint8_t *msg, size_t len)
 	case FUSE_IOMAP_CONFIG:
 		return do_iomap_config(u);
 	case FUSE_LOOKUP:
-		if (id != FUSE_ROOT_ID || !lookup(in, &nid))
+		if (id != root_id || !lookup(in, &nid))
 			return reply(u, -ENOENT, NULL, 0, NULL, 0);
 		return reply_entry(u, nid, NULL);
 	case FUSE_FORGET:
@@ -556,7 +572,7 @@ static void handle(uint8_t *msg, size_t len)
 	case FUSE_GETATTR: {
 		struct fuse_attr_out ao = { 0 };
 
-		if (id != FUSE_ROOT_ID && !node(id))
+		if (id != root_id && !node(id))
 			return reply(u, -ENOENT, NULL, 0, NULL, 0);
 		fill_attr(&ao.attr, id);
 		return reply(u, 0, &ao, sizeof(ao), NULL, 0);
@@ -591,7 +607,7 @@ static void handle(uint8_t *msg, size_t len)
 		files[i].mode = S_IFREG | (ci->mode & 07777);
 		files[i].inl = iomap && opt_inline;
 		strcpy(files[i].name, name);
-		return reply_entry(u, i + 2, &oo);
+		return reply_entry(u, i + root_id + 1, &oo);
 	}
 	case FUSE_OPEN: {
 		struct fuse_open_out oo = { 0 };
@@ -693,7 +709,7 @@ static void handle(uint8_t *msg, size_t len)
 			if (n + rec > ri->size || n + rec > sizeof(buf))
 				break;
 			memset(d, 0, rec);
-			d->ino = i + 2;
+			d->ino = i + root_id + 1;
 			d->off = i + 1;
 			d->namelen = nl;
 			d->type = DT_REG;
@@ -756,6 +772,8 @@ int main(int argc, char **argv)
 				opt_inline = 1;
 			else if (!strcmp(tok, "cow"))
 				opt_cow = 1;
+			else if (!strncmp(tok, "root_nodeid=", 12))
+				root_id = strtoull(tok + 12, NULL, 0);
 			else if (!strncmp(tok, "bad=", 4))
 				bad = tok + 4;
 			else {

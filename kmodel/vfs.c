@@ -254,7 +254,7 @@ int km_resolve(const char *path, struct km_inode **ipp)
 		*ipp = ip;
 		return 0;
 	}
-	ip = km_iget(FUSE_ROOT_ID);
+	ip = km_iget(K->root_id);
 	snprintf(buf, sizeof(buf), "%s", path);
 	for (p = buf; (tok = strtok_r(p, "/", &save)); p = NULL) {
 		size_t l = strlen(cur);
@@ -262,7 +262,7 @@ int km_resolve(const char *path, struct km_inode **ipp)
 		snprintf(cur + l, sizeof(cur) - l, "/%s", tok);
 		child = dlookup(cur);
 		if (!child) {
-			if (!S_ISDIR(ip->mode) && ip->nodeid != FUSE_ROOT_ID)
+			if (!S_ISDIR(ip->mode) && ip->nodeid != K->root_id)
 				return -ENOTDIR;
 			r = do_lookup(ip, tok, &child);
 			if (r)
@@ -1824,7 +1824,7 @@ int km_syncfs(void)
 	sync_devs();
 	if (r || !K->iomap || K->no_syncfs)
 		return r;
-	r = km_call(FUSE_SYNCFS, FUSE_ROOT_ID, &iov, 1, NULL, 0, NULL);
+	r = km_call(FUSE_SYNCFS, K->root_id, &iov, 1, NULL, 0, NULL);
 	if (r == -ENOSYS)
 		K->no_syncfs = 1;
 	return r == -ENOSYS ? 0 : r;
@@ -1913,7 +1913,7 @@ int km_statfs(struct fuse_kstatfs *st)
 
 	if ((r = alive()))
 		return r;
-	r = km_call(FUSE_STATFS, FUSE_ROOT_ID, NULL, 0, st, sizeof(*st), &len);
+	r = km_call(FUSE_STATFS, K->root_id, NULL, 0, st, sizeof(*st), &len);
 	if (!r && len != sizeof(*st))
 		return -EIO;
 	return r;
@@ -2086,7 +2086,7 @@ int km_freeze(void)
 		return -EOPNOTSUPP;
 	if ((r = km_syncfs()))
 		return r;
-	r = km_call(FUSE_FREEZE_FS, FUSE_ROOT_ID, &iov, 1, NULL, 0, NULL);
+	r = km_call(FUSE_FREEZE_FS, K->root_id, &iov, 1, NULL, 0, NULL);
 	return r == -ENOSYS ? -EOPNOTSUPP : r;
 }
 
@@ -2098,7 +2098,7 @@ int km_thaw(void)
 		return -EOPNOTSUPP;
 	if ((r = alive()))
 		return r;
-	r = km_call(FUSE_UNFREEZE_FS, FUSE_ROOT_ID, NULL, 0, NULL, 0, NULL);
+	r = km_call(FUSE_UNFREEZE_FS, K->root_id, NULL, 0, NULL, 0, NULL);
 	return r == -ENOSYS ? 0 : r;
 }
 
@@ -2109,7 +2109,7 @@ int km_shutdown(void)
 
 	if (!K->iomap)
 		return -EOPNOTSUPP;
-	km_call(FUSE_SHUTDOWN_FS, FUSE_ROOT_ID, &iov, 1, NULL, 0, NULL);
+	km_call(FUSE_SHUTDOWN_FS, K->root_id, &iov, 1, NULL, 0, NULL);
 	shut_down = 1;
 	return 0;
 }
@@ -2278,9 +2278,9 @@ int km_init(struct km_conn *k)
 		k->minor, out.minor, k->max_write,
 		k->iomap ? ", EXPERIMENTAL iomap feature enabled" :
 		k->want_iomap ? ", server declined iomap" : "");
-	root = km_iget(FUSE_ROOT_ID);
+	root = km_iget(K->root_id);
 	root->mode = S_IFDIR | 0755;
-	root->ino = FUSE_ROOT_ID;
+	root->ino = k->root_id;
 	if (!k->iomap)
 		return 0;
 
@@ -2343,13 +2343,13 @@ int km_unmount(struct km_conn *k)
 			struct fuse_syncfs_in in = { 0 };
 			struct iovec iov = { &in, sizeof(in) };
 
-			r = km_call(FUSE_SYNCFS, FUSE_ROOT_ID, &iov, 1, NULL, 0, NULL);
+			r = km_call(FUSE_SYNCFS, K->root_id, &iov, 1, NULL, 0, NULL);
 			if (r && r != -ENOSYS && !ret)
 				ret = r;
 		}
 		sync_devs();
 		FOR_EACH_INODE(ip) {
-			if (ip->nlookup && ip->nodeid != FUSE_ROOT_ID) {
+			if (ip->nlookup && ip->nodeid != K->root_id) {
 				fi.nlookup = ip->nlookup;
 				km_send_noreply(FUSE_FORGET, ip->nodeid, &fi, sizeof(fi));
 				ip->nlookup = 0;
