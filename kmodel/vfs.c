@@ -397,8 +397,8 @@ int km_close(struct km_inode *ip)
 	}
 	rel.fh = ip->fh;
 	rel.flags = O_RDWR;
-	iov = (struct iovec){ &rel, sizeof(rel) };
-	km_call(FUSE_RELEASE, ip->nodeid, &iov, 1, NULL, 0, NULL);
+	/* like the kernel's: a background request, nobody waits for it */
+	km_call_async(FUSE_RELEASE, ip->nodeid, &rel, sizeof(rel));
 	ip->opened = 0;
 	return r;
 }
@@ -2357,6 +2357,8 @@ int km_unmount(struct km_conn *k)
 			/* evicted: the server may now close its iomap devices */
 			ip->iomap = 0;
 		}
+		/* fuse_iomap_unmount(): flush pending requests, then DESTROY */
+		km_flush_requests();
 		r = km_call(FUSE_DESTROY, 0, NULL, 0, NULL, 0, NULL);
 		if (r && r != -ENOSYS)
 			fprintf(stderr, "kmodel: DESTROY: %s\n", strerror(-r));

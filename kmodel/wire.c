@@ -384,6 +384,42 @@ struct pending {
 
 static struct pending *waiting;
 
+/*
+ * Requests in flight without anyone waiting (the kernel's background
+ * requests, e.g. RELEASE): their replies are collected whenever kmodel
+ * reads, and km_flush_requests() waits for all of them.
+ */
+#define KM_MAX_ASYNC 256
+static struct {
+	uint64_t unique;
+	uint32_t opcode;
+	uint64_t t0;
+} async[KM_MAX_ASYNC];
+static int nasync;
+
+static int async_done(const struct fuse_out_header *oh, size_t bodylen)
+{
+	struct km_opstat *s;
+	int i;
+
+	for (i = 0; i < nasync; i++)
+		if (async[i].unique == oh->unique)
+			break;
+	if (i == nasync)
+		return 0;
+	s = opstat(async[i].opcode);
+	if (s) {
+		s->ns += km_now_ns() - async[i].t0;
+		s->errors += oh->error != 0;
+	}
+	if (oh->error > 0 || oh->error <= -512 || (oh->error && bodylen))
+		km_violation("reply to %s (unique %llu): error %d with %zu bytes",
+			     km_opname(async[i].opcode), (unsigned long long)oh->unique,
+			     oh->error, bodylen);
+	async[i] = async[--nasync];
+	return 1;
+}
+
 /* What the last requests were, to name them in messages about replies. */
 #define KM_HIST 1024
 static struct {
@@ -416,6 +452,8 @@ static void dispatch(size_t n)
 		km_notify(&oh, K->rxbuf + sizeof(oh), n - sizeof(oh));
 		return;
 	}
+	if (async_done(&oh, n - sizeof(oh)))
+		return;
 	if (!waiting || oh.unique != waiting->unique) {
 		/*
 		 * The kernel fails such a write with -ENOENT and carries on
@@ -560,6 +598,49 @@ int km_send_noreply(uint32_t opcode, uint64_t nodeid, const void *in, size_t len
 	if (s)
 		s->count++;
 	return send_req(opcode, nodeid, &iov, 1, &unique);
+}
+
+/* A background request: the reply is collected later (km_flush_requests). */
+int km_call_async(uint32_t opcode, uint64_t nodeid, const void *in, size_t len)
+{
+	struct iovec iov = { (void *)in, len };
+	struct km_opstat *s = opstat(opcode);
+	uint64_t unique;
+	int r;
+
+	while (nasync == KM_MAX_ASYNC)
+		if ((r = pump(0, K->timeout_ms)) < 0)
+			return r;
+	r = send_req(opcode, nodeid, &iov, 1, &unique);
+	if (r)
+		return r;
+	if (s)
+		s->count++;
+	async[nasync].unique = unique;
+	async[nasync].opcode = opcode;
+	async[nasync].t0 = km_now_ns();
+	nasync++;
+	return 0;
+}
+
+/* Wait until every background request has been answered. */
+int km_flush_requests(void)
+{
+	int r;
+
+	while (nasync) {
+		r = pump(0, K->timeout_ms);
+		if (r == -ETIMEDOUT) {
+			fprintf(stderr, "kmodel: no reply to %s (unique %llu) within %d ms\n",
+				km_opname(async[0].opcode), (unsigned long long)async[0].unique,
+				K->timeout_ms);
+			K->violations++;
+			K->dead = 1;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int km_call(uint32_t opcode, uint64_t nodeid, const struct iovec *in, int nin,
