@@ -731,6 +731,12 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const 
 			r = km_resolve(path, &ip);
 			if (!r)
 				r = km_close(ip);
+			if (!r && rrange(4) == 0) {
+				name = "close, open O_TRUNC";
+				r = km_open(ip, O_RDWR | O_TRUNC);
+				if (!r)
+					mresize(m, 0);
+			}
 		} else if (what < 96 && !paths) {
 			name = "recreate";
 			r = km_unlink(path, 0);

@@ -610,10 +610,13 @@ static void handle(uint8_t *msg, size_t len)
 		return reply_entry(u, i + root_id + 1, &oo);
 	}
 	case FUSE_OPEN: {
+		struct fuse_open_in *oi = in;
 		struct fuse_open_out oo = { 0 };
 
-		if (!node(id))
+		if (!(f = node(id)))
 			return reply(u, -ENOENT, NULL, 0, NULL, 0);
+		if (oi->flags & O_TRUNC)	/* FUSE_ATOMIC_O_TRUNC */
+			set_size(f, id, 0);
 		return reply(u, 0, &oo, sizeof(oo), NULL, 0);
 	}
 	case FUSE_READ: {

@@ -351,11 +351,14 @@ int km_create(const char *path, uint32_t mode)
 	return check_open_reply(ip, &out.o);
 }
 
+static void pc_drop_all(struct km_inode *ip, int discard);
+
 int km_open(struct km_inode *ip, int flags)
 {
 	struct fuse_open_in in = { (uint32_t)flags, 0 };
 	struct iovec iov = { &in, sizeof(in) };
 	struct fuse_open_out oo;
+	int atomic_trunc = (K->init_flags & FUSE_ATOMIC_O_TRUNC) != 0;
 	size_t len;
 	int r;
 
@@ -363,6 +366,9 @@ int km_open(struct km_inode *ip, int flags)
 		return 0;
 	if (!S_ISREG(ip->mode))
 		return -EISDIR;
+	/* without FUSE_ATOMIC_O_TRUNC the kernel truncates with SETATTR after OPEN */
+	if (!atomic_trunc)
+		in.flags &= ~O_TRUNC;
 	r = km_call(FUSE_OPEN, ip->nodeid, &iov, 1, &oo, sizeof(oo), &len);
 	if (r)
 		return r;
@@ -370,11 +376,16 @@ int km_open(struct km_inode *ip, int flags)
 		km_violation("OPEN reply has %zu bytes", len);
 		return -EIO;
 	}
-	if ((flags & O_TRUNC) && ip->iomap) {
+	if ((flags & O_TRUNC) && atomic_trunc) {
+		/* the server truncated: cached data and mappings are gone */
 		ip->disk_size = ip->size = 0;
+		pc_drop_all(ip, 1);
 		km_mcache_free(&ip->mc);
 	}
-	return check_open_reply(ip, &oo);
+	r = check_open_reply(ip, &oo);
+	if (!r && (flags & O_TRUNC) && !atomic_trunc)
+		r = km_truncate(ip, 0);
+	return r;
 }
 
 static int wb_inode(struct km_inode *ip);
@@ -402,8 +413,6 @@ int km_close(struct km_inode *ip)
 	ip->opened = 0;
 	return r;
 }
-
-static void pc_drop_all(struct km_inode *ip, int discard);
 
 /*
  * The last name of an inode is gone: the kernel drops its page cache
