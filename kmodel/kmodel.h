@@ -251,6 +251,7 @@ void km_notify(const struct fuse_out_header *oh, const void *payload, size_t len
 int km_run_script(FILE *f, const char *name);
 int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const char *paths);
 int km_run_stream(const char *mode, uint64_t size, uint64_t bs, int direct);
+int km_run_walk(int write);
 int km_export_model(const char *dir);
 
 #endif

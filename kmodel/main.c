@@ -33,6 +33,9 @@ static void usage(FILE *f)
 "      --paths P1,P2    use these existing files instead of creating\n"
 "                       /fsx0..; their current contents seed the model\n"
 "  --stream SIZE[:BS[:direct]]  sequential write + read back of /kmodel.stream\n"
+"  --walk read|write    read the whole tree (READDIR, LOOKUP, GETATTR, READ);\n"
+"                       write: also overwrite a few files and create one;\n"
+"                       server errors are counted by errno, not failures\n"
 "\n"
 "options:\n"
 "  --iomap              offer FUSE_IOMAP in INIT (default: classic kernel)\n"
@@ -84,6 +87,7 @@ int main(int argc, char **argv)
 		{ "maxsize", required_argument, NULL, 'M' },
 		{ "paths", required_argument, NULL, 'Q' },
 		{ "stream", required_argument, NULL, 'S' },
+		{ "walk", required_argument, NULL, 'W' },
 		{ "iomap", no_argument, NULL, 'i' },
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "allow-regular", no_argument, NULL, 'R' },
@@ -104,7 +108,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *scripts[16], *shim = NULL, *server_log = NULL, *export = NULL;
-	const char *stream = NULL, *paths = NULL;
+	const char *stream = NULL, *paths = NULL, *walk = NULL;
 	char shimbuf[PATH_MAX];
 	int nscripts = 0, do_random = 0, no_shim = 0, stats = 1, expect_iomap = 0;
 	uint64_t seed = 0, maxsize = 256 << 10, pc = 64 << 20;
@@ -138,6 +142,13 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'S': stream = optarg; break;
+		case 'W':
+			if (strcmp(optarg, "read") && strcmp(optarg, "write")) {
+				fprintf(stderr, "kmodel: --walk takes read or write\n");
+				return 2;
+			}
+			walk = optarg;
+			break;
 		case 'Q': paths = optarg; break;
 		case 'i': conn.want_iomap = 1; break;
 		case 'C': conn.use_cache = 0; break;
@@ -167,7 +178,7 @@ int main(int argc, char **argv)
 		}
 	}
 	conn.pagecache_limit = pc;
-	if (optind >= argc || (!nscripts && !do_random && !stream)) {
+	if (optind >= argc || (!nscripts && !do_random && !stream && !walk)) {
 		usage(stderr);
 		return 2;
 	}
@@ -228,6 +239,8 @@ int main(int argc, char **argv)
 			failed = 1;
 		}
 	}
+	if (!failed && walk && km_run_walk(walk[0] == 'w'))
+		failed = 1;
 teardown:
 	if (km_unmount(&conn))
 		failed = 1;

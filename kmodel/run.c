@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -874,4 +875,217 @@ int km_export_model(const char *dir)
 		free(p);
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------------- tree walk */
+
+/*
+ * Walk the whole tree the way find(1) and cat(1) would: READDIR every
+ * directory, LOOKUP and GETATTR every name, read every regular file.  With
+ * writes, also overwrite the first block of a few existing files and create
+ * one new file, reading each back.  Errors from the server are results, not
+ * failures: they are counted by errno (a corrupt filesystem is allowed to
+ * say EIO or EUCLEAN); only a protocol violation, a timeout or a dead server
+ * fails the walk.  Limits keep a corrupt tree from making the walk itself
+ * endless.
+ */
+#define WALK_MAX_ENTRIES	20000
+#define WALK_MAX_DEPTH		64
+#define WALK_MAX_READ		(4ULL << 20)
+#define WALK_WRITES		3
+
+struct walk {
+	long dirs, files, other, entries, badnames, skipped, loops;
+	uint64_t seen[WALK_MAX_ENTRIES + 1];	/* inode numbers of directories */
+	uint64_t bytes_read;
+	long writes, verified;
+	long errors[512];
+	int write;
+};
+
+static void walk_error(struct walk *w, const char *what, const char *path, int r)
+{
+	if (r < 0 && r > -512)
+		w->errors[-r]++;
+	if (K->verbose)
+		fprintf(stderr, "kmodel: walk: %s %s: %s\n", what, path, km_errno_name(r));
+}
+
+/* Overwrite the first block of a file, read it back, compare. */
+static void walk_write(struct walk *w, struct km_inode *ip, const char *path, uint64_t size)
+{
+	uint8_t *buf, *back;
+	size_t len = size < 4096 ? size : 4096;
+	ssize_t n;
+	int r;
+
+	if (!len)
+		return;
+	buf = malloc(len);
+	back = malloc(len);
+	pattern(buf, 0, len, 0x5eed);
+	w->writes++;
+	n = km_write(ip, 0, len, buf, 0);
+	if (n < 0) {
+		walk_error(w, "write", path, n);
+		goto out;
+	}
+	if ((r = km_fsync(ip, 0))) {
+		walk_error(w, "fsync", path, r);
+		goto out;
+	}
+	n = km_read(ip, 0, len, back, 0);
+	if (n < 0) {
+		walk_error(w, "read back", path, n);
+	} else if ((size_t)n != len || memcmp(buf, back, len)) {
+		fprintf(stderr, "kmodel: walk: %s: %zd bytes read back differ from the %zu written\n",
+			path, n, len);
+		walk_error(w, "read back", path, -EILSEQ);
+	} else {
+		w->verified++;
+	}
+out:
+	free(buf);
+	free(back);
+}
+
+static void walk_file(struct walk *w, struct km_inode *ip, const char *path, uint64_t size)
+{
+	uint64_t off, end = size < WALK_MAX_READ ? size : WALK_MAX_READ;
+	size_t chunk = 128 << 10;
+	uint8_t *buf;
+	ssize_t n;
+	int r;
+
+	if (size > end)
+		w->skipped++;
+	/* a read-only mount opens for reading; km_read reuses the open file */
+	if ((r = km_open(ip, w->write ? O_RDWR : O_RDONLY))) {
+		walk_error(w, "open", path, r);
+		return;
+	}
+	buf = malloc(chunk);
+	for (off = 0; off < end; off += n) {
+		n = km_read(ip, off, end - off < chunk ? end - off : chunk, buf, 0);
+		if (n < 0) {
+			walk_error(w, "read", path, n);
+			break;
+		}
+		if (n == 0)
+			break;
+		w->bytes_read += n;
+	}
+	free(buf);
+	if (w->write && w->writes < WALK_WRITES && !K->dead)
+		walk_write(w, ip, path, size);
+	if ((r = km_close(ip)))
+		walk_error(w, "close", path, r);
+}
+
+/*
+ * A directory reached a second time (a directory hard link in a corrupt
+ * image) is not walked again: the kernel's dcache refuses such an alias
+ * with ELOOP, find(1) reports a loop.
+ */
+static int walk_seen(struct walk *w, uint64_t ino)
+{
+	long i;
+
+	for (i = 0; i < w->dirs; i++)
+		if (w->seen[i] == ino)
+			return 1;
+	return 0;
+}
+
+static void walk_dir(struct walk *w, const char *path, uint64_t ino, int depth)
+{
+	char **names = NULL;
+	int n = 0, i, r;
+
+	w->seen[w->dirs++] = ino;
+	if ((r = km_readdir(path, &names, &n)))
+		walk_error(w, "readdir", path, r);
+	for (i = 0; i < n; i++) {
+		char *child = NULL;
+		struct km_inode *ip;
+		struct fuse_attr a;
+
+		if (K->dead || K->violations || w->entries >= WALK_MAX_ENTRIES) {
+			w->skipped += w->entries >= WALK_MAX_ENTRIES;
+			goto next;
+		}
+		w->entries++;
+		/* the kernel refuses such names in a READDIR reply with EIO */
+		if (!names[i][0] || strchr(names[i], '/')) {
+			w->badnames++;
+			goto next;
+		}
+		if (asprintf(&child, "%s%s%s", path, path[1] ? "/" : "", names[i]) < 0)
+			goto next;
+		if ((r = km_resolve(child, &ip))) {
+			walk_error(w, "lookup", child, r);
+			goto next;
+		}
+		if ((r = km_getattr(ip, &a))) {
+			walk_error(w, "getattr", child, r);
+			goto next;
+		}
+		if (S_ISDIR(a.mode)) {
+			if (walk_seen(w, a.ino))
+				w->loops++;
+			else if (depth < WALK_MAX_DEPTH)
+				walk_dir(w, child, a.ino, depth + 1);
+			else
+				w->skipped++;
+		} else if (S_ISREG(a.mode)) {
+			w->files++;
+			walk_file(w, ip, child, a.size);
+		} else {
+			w->other++;
+		}
+next:
+		free(child);
+		free(names[i]);
+	}
+	free(names);
+}
+
+int km_run_walk(int write)
+{
+	static struct walk w;
+	char line[4096];
+	size_t l;
+	int i, r;
+
+	struct km_inode *root;
+	struct fuse_attr a = { 0 };
+
+	memset(&w, 0, sizeof(w));
+	w.write = write;
+	if ((r = km_resolve("/", &root)) || (r = km_getattr(root, &a)))
+		walk_error(&w, "getattr", "/", r);
+	walk_dir(&w, "/", a.ino, 0);
+	if (write && !K->dead && !K->violations) {
+		struct km_inode *ip;
+
+		if ((r = km_create("/kmodel.walk", 0644)) || (r = km_resolve("/kmodel.walk", &ip))) {
+			walk_error(&w, "create", "/kmodel.walk", r);
+		} else {
+			walk_write(&w, ip, "/kmodel.walk", 4096);
+			if ((r = km_close(ip)))
+				walk_error(&w, "close", "/kmodel.walk", r);
+		}
+	}
+	l = snprintf(line, sizeof(line), "errors");
+	for (i = 1; i < 512; i++)
+		if (w.errors[i])
+			l += snprintf(line + l, l < sizeof(line) ? sizeof(line) - l : 0,
+				      " %s=%ld", km_errno_name(i), w.errors[i]);
+	if (l == strlen("errors"))
+		snprintf(line, sizeof(line), "errors none");
+	fprintf(stderr, "kmodel: walk: %ld directories, %ld files, %ld other, %llu bytes read, "
+		"%ld written (%ld verified), %ld bad names, %ld loops, %ld skipped; %s\n",
+		w.dirs, w.files, w.other, (unsigned long long)w.bytes_read, w.writes,
+		w.verified, w.badnames, w.loops, w.skipped, line);
+	return K->dead || K->violations || w.errors[EILSEQ] ? -1 : 0;
 }

@@ -114,6 +114,9 @@ void km_update_attr(struct km_inode *ip, const struct fuse_attr *a, int fresh)
 			return;
 		}
 	}
+	/* the root's inode number is first seen in its first attributes */
+	if (!ip->ino)
+		ip->ino = a->ino;
 	if (a->ino != ip->ino)
 		km_violation("attributes of nodeid %llu changed ino %llu -> %llu",
 			     (unsigned long long)ip->nodeid, (unsigned long long)ip->ino,
@@ -1950,6 +1953,8 @@ int km_readdir(const char *path, char ***names, int *n)
 	buf = malloc(8192);
 	ri.fh = oo.fh;
 	for (;;) {
+		uint64_t prev = ri.offset;
+
 		ri.size = 8192;
 		iov = (struct iovec){ &ri, sizeof(ri) };
 		r = km_call(FUSE_READDIR, ip->nodeid, &iov, 1, buf, 8192, &len);
@@ -1974,6 +1979,13 @@ int km_readdir(const char *path, char ***names, int *n)
 		}
 		if (r)
 			break;
+		/* getdents would return the same entries forever */
+		if (ri.offset == prev) {
+			fprintf(stderr, "kmodel: READDIR of %s does not advance past offset %llu\n",
+				path, (unsigned long long)prev);
+			r = -ELOOP;
+			break;
+		}
 	}
 	free(buf);
 	rel.fh = oo.fh;
@@ -2289,7 +2301,6 @@ int km_init(struct km_conn *k)
 		k->want_iomap ? ", server declined iomap" : "");
 	root = km_iget(K->root_id);
 	root->mode = S_IFDIR | 0755;
-	root->ino = k->root_id;
 	if (!k->iomap)
 		return 0;
 
