@@ -7,10 +7,11 @@
 #   make prepare    (re)create build/src/{e2fsprogs,libfuse} as git trees
 #   make export     write the commits of build/src/* back into patches/
 #   make bench      the benchmarks (bench/run; BENCH_MODE=quick|full)
+#   make stress     the long reliability runs (full corrupt-image sweep)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
-	build-kmodel check export bench clean
+	build-kmodel check export bench stress clean
 
 all: build
 
@@ -48,6 +49,9 @@ export:
 
 bench:
 	bench/run
+
+stress:
+	scripts/sweep
 
 clean:
 	rm -rf build
