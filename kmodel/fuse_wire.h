@@ -95,6 +95,7 @@ enum fuse_notify_code {
 #define FUSE_DONT_MASK		(1u << 6)
 #define FUSE_AUTO_INVAL_DATA	(1u << 12)
 #define FUSE_PARALLEL_DIROPS	(1u << 18)
+#define FUSE_HANDLE_KILLPRIV	(1u << 19)
 #define FUSE_MAX_PAGES		(1u << 22)
 #define FUSE_INIT_EXT		(1u << 30)
 /* INIT flags2 (bit n of flags2 is bit 32+n of the 64-bit flag set) */

@@ -2271,8 +2271,15 @@ int km_init(struct km_conn *k)
 	in.major = FUSE_KERNEL_VERSION;
 	in.minor = k->want_iomap ? KM_MINOR_IOMAP : KM_MINOR_CLASSIC;
 	in.max_readahead = 128 << 10;
+	/*
+	 * Offered as the kernel offers them.  The kernel has offered
+	 * HANDLE_KILLPRIV (the server clears setuid/setgid on write and
+	 * truncate) since 4.9; libfuse aborts INIT when a server wants a
+	 * capability the kernel did not offer.
+	 */
 	in.flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |
-		   FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_PARALLEL_DIROPS | FUSE_INIT_EXT;
+		   FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_PARALLEL_DIROPS |
+		   FUSE_HANDLE_KILLPRIV | FUSE_INIT_EXT;
 	if (k->want_iomap)
 		in.flags2 = (uint32_t)(FUSE_IOMAP >> 32);
 	r = km_call(FUSE_INIT, 0, &iov, 1, &out, sizeof(out), &len);
