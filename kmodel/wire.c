@@ -689,6 +689,22 @@ int km_finish(struct km_conn *k, int *status)
 	int i, st = 0;
 	pid_t r;
 
+	/*
+	 * Hang up the way an unmount does: the server's next read of the
+	 * device sees end of file.  Closing while replies are still queued
+	 * for us would make its reads fail with ECONNRESET instead, so
+	 * drain (and drop) whatever it still sends until it closes its end.
+	 */
+	shutdown(k->fd, SHUT_WR);
+	for (i = 0; i < 50; i++) {
+		struct pollfd pfd = { .fd = k->fd, .events = POLLIN };
+		char buf[4096];
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (recv(k->fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	}
 	close(k->fd);
 	k->fd = -1;
 	k->dead = 1;
