@@ -210,6 +210,7 @@ int km_call(uint32_t opcode, uint64_t nodeid, const struct iovec *in, int nin,
 int km_send_noreply(uint32_t opcode, uint64_t nodeid, const void *in, size_t len);
 int km_call_async(uint32_t opcode, uint64_t nodeid, const void *in, size_t len);
 int km_flush_requests(void);
+int km_flush_node(uint64_t nodeid);
 int km_finish(struct km_conn *k, int *server_status);
 const char *km_opname(uint32_t opcode);
 void km_print_stats(struct km_conn *k, FILE *f, double seconds);

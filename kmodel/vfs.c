@@ -431,6 +431,8 @@ static void evict(struct km_inode *ip)
 	km_close(ip);
 	pc_drop_all(ip, 1);
 	km_mcache_free(&ip->mc);
+	/* the kernel holds the inode until its RELEASE has been answered */
+	km_flush_node(ip->nodeid);
 	if (ip->nlookup) {
 		fi.nlookup = ip->nlookup;
 		km_send_noreply(FUSE_FORGET, ip->nodeid, &fi, sizeof(fi));
@@ -2375,6 +2377,7 @@ int km_unmount(struct km_conn *k)
 				ret = r;
 		}
 		sync_devs();
+		km_flush_requests();
 		FOR_EACH_INODE(ip) {
 			if (ip->nlookup && ip->nodeid != K->root_id) {
 				fi.nlookup = ip->nlookup;

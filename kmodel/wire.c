@@ -392,6 +392,7 @@ static struct pending *waiting;
 #define KM_MAX_ASYNC 256
 static struct {
 	uint64_t unique;
+	uint64_t nodeid;
 	uint32_t opcode;
 	uint64_t t0;
 } async[KM_MAX_ASYNC];
@@ -617,18 +618,32 @@ int km_call_async(uint32_t opcode, uint64_t nodeid, const void *in, size_t len)
 	if (s)
 		s->count++;
 	async[nasync].unique = unique;
+	async[nasync].nodeid = nodeid;
 	async[nasync].opcode = opcode;
 	async[nasync].t0 = km_now_ns();
 	nasync++;
 	return 0;
 }
 
-/* Wait until every background request has been answered. */
-int km_flush_requests(void)
+static int node_busy(uint64_t nodeid)
+{
+	int i;
+
+	for (i = 0; i < nasync; i++)
+		if (nodeid == 0 || async[i].nodeid == nodeid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Wait until every background request for nodeid (all of them if nodeid
+ * is 0) has been answered.
+ */
+int km_flush_node(uint64_t nodeid)
 {
 	int r;
 
-	while (nasync) {
+	while (node_busy(nodeid)) {
 		r = pump(0, K->timeout_ms);
 		if (r == -ETIMEDOUT) {
 			fprintf(stderr, "kmodel: no reply to %s (unique %llu) within %d ms\n",
@@ -641,6 +656,12 @@ int km_flush_requests(void)
 			return r;
 	}
 	return 0;
+}
+
+/* Wait until every background request has been answered. */
+int km_flush_requests(void)
+{
+	return km_flush_node(0);
 }
 
 int km_call(uint32_t opcode, uint64_t nodeid, const struct iovec *in, int nin,
