@@ -6,12 +6,14 @@
 #   make check      run every test suite; ends with "N passed, N failed, N skipped"
 #   make prepare    (re)create build/src/{e2fsprogs,libfuse} as git trees
 #   make export     write the commits of build/src/* back into patches/
+#   make series     both series as mail-ready patches with cover letters,
+#                   checked with checkpatch (build/series/)
 #   make bench      the benchmarks (bench/run; BENCH_MODE=quick|full)
 #   make stress     the long reliability runs (full corrupt-image sweep)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
-	build-kmodel check export bench stress clean
+	build-kmodel check export series bench stress clean
 
 all: build
 
@@ -46,6 +48,9 @@ check:
 export:
 	scripts/export e2fsprogs
 	scripts/export libfuse
+
+series:
+	scripts/series
 
 bench:
 	bench/run
