@@ -2363,8 +2363,9 @@ int km_unmount(struct km_conn *k)
 	int r, ret = 0;
 
 	if (!k->dead) {
+		/* after a shutdown, writeback fails and unmount goes on */
 		r = wb_all();
-		if (r)
+		if (r && !shut_down)
 			ret = r;
 		FOR_EACH_INODE(ip)
 			km_close(ip);
