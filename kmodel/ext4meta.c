@@ -100,7 +100,8 @@ int km_meta_load(int fd, struct km_meta *mm, char *err, size_t errlen)
 	bpg = LE32(sb, 0x20);
 	ipg = LE32(sb, 0x28);
 	first = LE32(sb, 0x14);
-	isize = LE16(sb, 0x58);
+	/* revision 0 filesystems have 128-byte inodes and no s_inode_size */
+	isize = LE32(sb, 0x4c) ? LE16(sb, 0x58) : 128;
 	desc = (incompat & 0x80) ? LE16(sb, 0xfe) : 32;
 	resgdt = LE16(sb, 0xce);
 	fmb = LE32(sb, 0x104);
