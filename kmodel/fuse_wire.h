@@ -391,7 +391,10 @@ struct fuse_statx {
 	uint32_t rdev_minor;
 	uint32_t dev_major;
 	uint32_t dev_minor;
-	uint64_t spare2[14];
+	uint64_t mnt_id;
+	uint32_t dio_mem_align;
+	uint32_t dio_offset_align;
+	uint64_t spare2[12];
 };
 
 struct fuse_statx_out {

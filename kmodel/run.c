@@ -409,8 +409,9 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		NEED(1);
 		if ((r = km_resolve(c->argv[0], &ip)) || (r = km_statx(ip, &sx)))
 			return r;
-		snprintf(res, reslen, "size=%llu blocks=%llu nlink=%u",
-			 (unsigned long long)sx.size, (unsigned long long)sx.blocks, sx.nlink);
+		snprintf(res, reslen, "size=%llu blocks=%llu nlink=%u btime=%d dioalign=%u/%u",
+			 (unsigned long long)sx.size, (unsigned long long)sx.blocks, sx.nlink,
+			 !!(sx.mask & 0x800), sx.dio_mem_align, sx.dio_offset_align);
 		return 0;
 	}
 	if (!strcmp(op, "statfs")) {
