@@ -9,7 +9,8 @@
 #   make series     both series as mail-ready patches with cover letters,
 #                   checked with checkpatch (build/series/)
 #   make bench      the benchmarks (bench/run; BENCH_MODE=quick|full)
-#   make stress     the long reliability runs (full corrupt-image sweep)
+#   make stress     the long reliability runs (full corrupt-image sweeps,
+#                   classic and iomap; 100,000-operation storms and crashes)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
@@ -57,6 +58,8 @@ bench:
 
 stress:
 	scripts/sweep
+	scripts/sweep --iomap --real 0 --server build/iomap/misc/fuse2fs
+	STORM_OPS=100000 tests/suite-storm
 
 clean:
 	rm -rf build

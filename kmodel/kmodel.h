@@ -160,6 +160,7 @@ struct km_conn {
 	int fd;			/* our end of the fuse socket */
 	int ctl;		/* our end of the shim control socket */
 	pid_t pid;
+	int crashed;		/* the script killed the server ("crash") */
 	uint64_t unique;
 	uint32_t minor;
 	uint32_t max_write;
@@ -246,6 +247,7 @@ int km_fiemap(struct km_inode *ip, char *out, size_t outlen);
 int km_freeze(void);
 int km_thaw(void);
 int km_shutdown(void);
+int km_crash(void);
 void km_notify(const struct fuse_out_header *oh, const void *payload, size_t len);
 
 /* run.c: workloads */

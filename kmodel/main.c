@@ -249,6 +249,9 @@ teardown:
 		fprintf(stderr, "kmodel: server exited with status %d\n", WEXITSTATUS(status));
 		if (WEXITSTATUS(status))
 			failed = 1;
+	} else if (WIFSIGNALED(status) && conn.crashed &&
+		   WTERMSIG(status) == SIGKILL) {
+		fprintf(stderr, "kmodel: server killed by the script's crash\n");
 	} else if (WIFSIGNALED(status)) {
 		fprintf(stderr, "kmodel: server killed by signal %d\n", WTERMSIG(status));
 		failed = 1;

@@ -477,6 +477,8 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		return km_thaw();
 	if (!strcmp(op, "shutdown"))
 		return km_shutdown();
+	if (!strcmp(op, "crash"))
+		return km_crash();
 	return -ENOSYS;
 #undef NEED
 }
@@ -554,7 +556,8 @@ int km_run_script(FILE *f, const char *name)
 			static const char *ops[] = { "mkdir", "create", "open", "close", "write",
 				"read", "verify", "truncate", "fallocate", "fsync", "fdatasync", "mwrite",
 				"syncfs", "dropcaches", "stat", "statx", "statfs", "unlink", "rmdir",
-				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", NULL };
+				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", "crash",
+				NULL };
 
 			for (int i = 0; ops[i]; i++)
 				known |= !strcmp(ops[i], c.op);

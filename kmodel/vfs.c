@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -2123,6 +2124,25 @@ int km_thaw(void)
 		return r;
 	r = km_call(FUSE_UNFREEZE_FS, K->root_id, NULL, 0, NULL, 0, NULL);
 	return r == -ENOSYS ? 0 : r;
+}
+
+/*
+ * The machine goes down: the server dies (SIGKILL) and dirty pages are
+ * lost; what the server had written, and what writeback had put on the
+ * devices, stays.  Nothing more is sent.
+ */
+int km_crash(void)
+{
+	struct km_inode *ip;
+
+	if (K->dead)
+		return -ENOTCONN;
+	FOR_EACH_INODE(ip)
+		pc_drop_all(ip, 1);
+	kill(K->pid, SIGKILL);		/* km_finish() collects it */
+	K->crashed = 1;
+	K->dead = 1;
+	return 0;
 }
 
 int km_shutdown(void)
