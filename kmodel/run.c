@@ -804,6 +804,12 @@ int km_run_stream(const char *path, uint64_t size, uint64_t bs, int direct)
 
 	if (!buf || !want)
 		return -1;
+	/* a stream left by an earlier run on the same image goes first */
+	r = km_unlink(path, 0);
+	if (r && r != -ENOENT) {
+		fprintf(stderr, "kmodel: stream: unlink %s: %s\n", path, km_errno_name(r));
+		return -1;
+	}
 	r = km_create(path, 0644);
 	if (!r)
 		r = km_resolve(path, &ip);
