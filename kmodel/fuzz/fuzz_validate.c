@@ -45,14 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 
-	for (i = 0; i <= KM_MAX_DEVS; i++)
-		devs[i].fd = -1;
-	devs[1].fd = 100;
-	devs[1].size = 1 << 20;
-	devs[1].writable = 1;
-	devs[2].fd = 101;
-	devs[2].size = (uint64_t)1 << 40;
-	devs[2].writable = !!(sel & 0x10);
+	/* backing ids 1 (1 MiB, writable) and 2 (1 TiB, read-only or not) */
+	for (i = 0; i <= KM_MAX_DEVS; i++) {
+		devs[i].fd = i == 1 || i == 2 ? 99 + i : -1;
+		devs[i].size = (uint64_t)1 << (i == 1 ? 20 : 40);
+		devs[i].writable = i == 1 || (sel & 0x10);
+	}
 	memset(&v, 0, sizeof(v));
 	v.root_id = 1;
 	v.blocksize = (sel & 0x20) ? 1024 : 4096;
