@@ -394,8 +394,20 @@ struct fuse_statx {
 	uint64_t mnt_id;
 	uint32_t dio_mem_align;
 	uint32_t dio_offset_align;
-	uint64_t spare2[12];
+	uint64_t subvol;
+	uint32_t atomic_write_unit_min;
+	uint32_t atomic_write_unit_max;
+	uint32_t atomic_write_segments_max;
+	uint32_t dio_read_offset_align;
+	uint32_t atomic_write_unit_max_opt;
+	uint32_t spare2;
+	uint64_t spare3[8];
 };
+
+/* statx mask bits (struct fuse_statx has the layout of struct statx) */
+#define KM_STATX_BTIME		0x00000800u
+#define KM_STATX_DIOALIGN	0x00002000u
+#define KM_STATX_WRITE_ATOMIC	0x00010000u
 
 struct fuse_statx_out {
 	uint64_t attr_valid;

@@ -21,6 +21,8 @@
 /* Control channel between kmodel and the LD_PRELOAD shim in the server. */
 #define KM_ENV_CTL_FD		"KMODEL_CTL_FD"
 #define KM_ENV_FUSE_FD		"KMODEL_FUSE_FD"
+/* "MIN:MAX": the untorn write units block devices report to the server */
+#define KM_ENV_ATOMIC_DEV	"KMODEL_ATOMIC_DEV"
 
 struct km_ctl_req {
 	uint32_t magic;
@@ -141,6 +143,7 @@ struct km_inode {
 	uint32_t nlink;
 	uint32_t aflags;
 	int iomap;
+	int atomic;		/* FUSE_ATTR_ATOMIC: RWF_ATOMIC direct writes */
 	uint64_t size;		/* i_size */
 	uint64_t disk_size;	/* i_disk_size: what the server has been told */
 	uint64_t fh;
@@ -167,6 +170,8 @@ struct km_conn {
 	uint32_t max_read;
 	uint64_t init_flags;	/* negotiated */
 	int want_iomap;
+	int want_atomic;	/* the kernel supports untorn writes with iomap */
+	uint32_t awu_min, awu_max;	/* the devices' untorn write units */
 	int iomap;
 	int iomap_configured;
 	int use_cache;
@@ -200,6 +205,7 @@ struct km_conn {
 	uint64_t notifications, ioctls, stray_replies;
 	uint64_t ioend_unwritten, ioend_shared, ioend_append, ioend_error;
 	uint64_t io_bytes;		/* file data moved by workloads */
+	uint64_t atomic_writes;		/* REQ_ATOMIC bios */
 };
 
 extern struct km_conn *K;
@@ -231,6 +237,9 @@ int km_rename(const char *from, const char *to);
 int km_open(struct km_inode *ip, int flags);
 int km_close(struct km_inode *ip);
 ssize_t km_read(struct km_inode *ip, uint64_t pos, size_t len, void *buf, int direct);
+/* km_write's direct: KM_IO_DIRECT (O_DIRECT, or 1), KM_IO_ATOMIC (RWF_ATOMIC) */
+#define KM_IO_DIRECT		1
+#define KM_IO_ATOMIC		2
 ssize_t km_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf, int direct);
 ssize_t km_mmap_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf);
 int km_truncate(struct km_inode *ip, uint64_t size);

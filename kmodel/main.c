@@ -39,6 +39,11 @@ static void usage(FILE *f)
 "\n"
 "options:\n"
 "  --iomap              offer FUSE_IOMAP in INIT (default: classic kernel)\n"
+"  --atomic             the kernel supports untorn (RWF_ATOMIC) writes with\n"
+"                       iomap: IOMAP_SUPPORT says so, FUSE_ATTR_ATOMIC counts\n"
+"  --atomic-dev MIN:MAX the block devices write MIN..MAX bytes untorn: the\n"
+"                       server's statx(STATX_WRITE_ATOMIC) of a block device\n"
+"                       says so (shim), REQ_ATOMIC bios are checked against it\n"
 "  --no-cache           model a kernel without the iomap mapping cache\n"
 "  --allow-regular      accept regular files as iomap backing devices\n"
 "                       (the kernel only accepts block devices)\n"
@@ -76,6 +81,28 @@ static int parse_size(const char *s, uint64_t *v)
 	return 0;
 }
 
+/*
+ * --atomic-dev MIN:MAX: the block devices can write MIN..MAX bytes untorn.
+ * Loop devices cannot, so the shim makes the server's statx of a block
+ * device say so, and the model's REQ_ATOMIC bios are checked against it.
+ * The units are reported as given, nonsense (MIN > MAX, MIN 0) included,
+ * so that a server can be tested against a device that reports it.
+ */
+static int parse_atomic_dev(const char *s, struct km_conn *k)
+{
+	uint64_t min, max;
+	const char *colon = strchr(s, ':');
+
+	if (!colon || parse_size(s, &min) || parse_size(colon + 1, &max) ||
+	    !max || min > UINT32_MAX || max > UINT32_MAX) {
+		fprintf(stderr, "kmodel: --atomic-dev takes MIN:MAX\n");
+		return -1;
+	}
+	k->awu_min = min;
+	k->awu_max = max;
+	return setenv(KM_ENV_ATOMIC_DEV, s, 1);
+}
+
 int main(int argc, char **argv)
 {
 	static struct km_conn conn;
@@ -89,6 +116,8 @@ int main(int argc, char **argv)
 		{ "stream", required_argument, NULL, 'S' },
 		{ "walk", required_argument, NULL, 'W' },
 		{ "iomap", no_argument, NULL, 'i' },
+		{ "atomic", no_argument, NULL, 'a' },
+		{ "atomic-dev", required_argument, NULL, 'A' },
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "allow-regular", no_argument, NULL, 'R' },
 		{ "buffered-dev", no_argument, NULL, 'B' },
@@ -151,6 +180,11 @@ int main(int argc, char **argv)
 			break;
 		case 'Q': paths = optarg; break;
 		case 'i': conn.want_iomap = 1; break;
+		case 'a': conn.want_atomic = 1; break;
+		case 'A':
+			if (parse_atomic_dev(optarg, &conn))
+				return 2;
+			break;
 		case 'C': conn.use_cache = 0; break;
 		case 'R': conn.allow_regular = 1; break;
 		case 'B': conn.no_direct = 1; break;

@@ -167,7 +167,10 @@ static int check_data(const char *path, uint64_t off, const uint8_t *got, size_t
 	return 0;
 }
 
-/* direct: 0 buffered, 1 O_DIRECT, 2 store through a shared mapping */
+/* stores through a shared mapping instead of write(2) */
+#define WRITE_MMAP	0x100
+
+/* direct: 0 buffered, KM_IO_* flags, or WRITE_MMAP */
 static int do_write(const char *path, uint64_t off, uint64_t len, uint64_t seed, int direct)
 {
 	struct km_inode *ip;
@@ -179,7 +182,10 @@ static int do_write(const char *path, uint64_t off, uint64_t len, uint64_t seed,
 		return r;
 	buf = malloc(len ? len : 1);
 	pattern(buf, off, len, seed);
-	n = direct == 2 ? km_mmap_write(ip, off, len, buf) : km_write(ip, off, len, buf, direct);
+	if (direct == WRITE_MMAP)
+		n = km_mmap_write(ip, off, len, buf);
+	else
+		n = km_write(ip, off, len, buf, direct);
 	if (n >= 0) {
 		struct mfile *f = mget(path, 1);
 
@@ -306,9 +312,12 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 	int r, direct = 0, i;
 
 	res[0] = 0;
-	for (i = 0; i < c->argc; i++)
+	for (i = 0; i < c->argc; i++) {
 		if (!strcmp(c->argv[i], "direct"))
-			direct = 1;
+			direct |= KM_IO_DIRECT;
+		else if (!strcmp(c->argv[i], "atomic"))
+			direct |= KM_IO_ATOMIC;
+	}
 #define NEED(n) do { if (c->argc < (n)) return -EINVAL; } while (0)
 	if (!strcmp(op, "mkdir")) {
 		NEED(1);
@@ -347,7 +356,8 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 	if (!strcmp(op, "write")) {
 		NEED(3);
 		if (num(c->argv[1], &a) || num(c->argv[2], &b) ||
-		    (c->argc > 3 && strcmp(c->argv[3], "direct") && num(c->argv[3], &s)))
+		    (c->argc > 3 && strcmp(c->argv[3], "direct") &&
+		     strcmp(c->argv[3], "atomic") && num(c->argv[3], &s)))
 			return -EINVAL;
 		return do_write(c->argv[0], a, b, s, direct);
 	}
@@ -356,7 +366,7 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		if (num(c->argv[1], &a) || num(c->argv[2], &b) ||
 		    (c->argc > 3 && num(c->argv[3], &s)))
 			return -EINVAL;
-		return do_write(c->argv[0], a, b, s, 2);
+		return do_write(c->argv[0], a, b, s, WRITE_MMAP);
 	}
 	if (!strcmp(op, "read")) {
 		NEED(3);
@@ -405,13 +415,21 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 	}
 	if (!strcmp(op, "statx")) {
 		struct fuse_statx sx;
+		char atomic[40];
 
 		NEED(1);
 		if ((r = km_resolve(c->argv[0], &ip)) || (r = km_statx(ip, &sx)))
 			return r;
-		snprintf(res, reslen, "size=%llu blocks=%llu nlink=%u btime=%d dioalign=%u/%u",
+		if (sx.mask & KM_STATX_WRITE_ATOMIC)
+			snprintf(atomic, sizeof(atomic), "%u/%u/%u", sx.atomic_write_unit_min,
+				 sx.atomic_write_unit_max, sx.atomic_write_segments_max);
+		else
+			strcpy(atomic, "none");
+		snprintf(res, reslen,
+			 "size=%llu blocks=%llu nlink=%u btime=%d dioalign=%u/%u atomic=%s",
 			 (unsigned long long)sx.size, (unsigned long long)sx.blocks, sx.nlink,
-			 !!(sx.mask & 0x800), sx.dio_mem_align, sx.dio_offset_align);
+			 !!(sx.mask & KM_STATX_BTIME), sx.dio_mem_align, sx.dio_offset_align,
+			 atomic);
 		return 0;
 	}
 	if (!strcmp(op, "statfs")) {
@@ -675,7 +693,7 @@ int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const 
 			name = "mmap write";
 			off = rrange(m->size);
 			len = m->size > off ? 1 + rrange(m->size - off < 16384 ? m->size - off : 16384) : 0;
-			r = len ? do_write(path, off, len, rnd(), 2) : 0;
+			r = len ? do_write(path, off, len, rnd(), WRITE_MMAP) : 0;
 		} else if (what < 30) {
 			name = "write";
 			off = rrange(maxsize);

@@ -11,6 +11,11 @@
  * reads of an unmounted /dev/fuse fail with ENODEV, which is how servers
  * tell an unmount from an error, so the shim reports EOF on the fuse socket
  * as ENODEV.
+ *
+ * With KMODEL_ATOMIC_DEV=MIN:MAX (kmodel --atomic-dev) statx of a block
+ * device reports untorn writes of MIN..MAX bytes, one segment, as a device
+ * with hardware atomic writes would: loop devices have none, and the
+ * server's own code must find out about them.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -31,6 +36,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int fuse_fd = -1;
 static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
+static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
+static uint32_t awu_min, awu_max;
 
 __attribute__((constructor)) static void shim_init(void)
 {
@@ -40,6 +47,35 @@ __attribute__((constructor)) static void shim_init(void)
 	real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
 	real_splice = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned int))
 		dlsym(RTLD_NEXT, "splice");
+	real_statx = (int (*)(int, const char *, int, unsigned int, struct statx *))
+		dlsym(RTLD_NEXT, "statx");
+	s = getenv(KM_ENV_ATOMIC_DEV);
+	if (s && *s) {
+		char *end;
+
+		awu_min = strtoul(s, &end, 0);
+		awu_max = *end == ':' ? strtoul(end + 1, NULL, 0) : 0;
+	}
+}
+
+/* struct fuse_statx has the layout of the kernel's struct statx */
+_Static_assert(sizeof(struct fuse_statx) == sizeof(struct statx), "statx layout");
+
+int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)
+{
+	struct fuse_statx *sx = (struct fuse_statx *)buf;
+	int r;
+
+	r = real_statx ? real_statx(dirfd, path, flags, mask, buf) :
+	    syscall(SYS_statx, dirfd, path, flags, mask, buf);
+	if (r || !awu_max || !(mask & KM_STATX_WRITE_ATOMIC) || !S_ISBLK(sx->mode))
+		return r;
+	sx->mask |= KM_STATX_WRITE_ATOMIC;
+	sx->atomic_write_unit_min = awu_min;
+	sx->atomic_write_unit_max = awu_max;
+	sx->atomic_write_unit_max_opt = 0;
+	sx->atomic_write_segments_max = 1;
+	return r;
 }
 
 ssize_t read(int fd, void *buf, size_t len)

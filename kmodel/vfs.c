@@ -106,6 +106,9 @@ void km_update_attr(struct km_inode *ip, const struct fuse_attr *a, int fresh)
 			ip->iomap = K->iomap && S_ISREG(a->mode) &&
 				    (a->flags & FUSE_ATTR_IOMAP) &&
 				    (a->flags & FUSE_ATTR_EXCLUSIVE);
+			/* a kernel without untorn iomap writes ignores the flag */
+			ip->atomic = ip->iomap && K->want_atomic &&
+				     (a->flags & FUSE_ATTR_ATOMIC);
 			if (K->iomap && S_ISREG(a->mode) && (a->flags & FUSE_ATTR_IOMAP) &&
 			    !(a->flags & FUSE_ATTR_EXCLUSIVE) && !warned_exclusive++)
 				fprintf(stderr, "kmodel: nodeid %llu has FUSE_ATTR_IOMAP without "
@@ -1457,9 +1460,29 @@ static ssize_t direct_read(struct km_inode *ip, uint64_t pos, size_t len, uint8_
 	return done;
 }
 
-static ssize_t direct_write(struct km_inode *ip, uint64_t pos, size_t len, const uint8_t *buf)
+/*
+ * An untorn write goes to the device as one REQ_ATOMIC bio: iomap fails
+ * it with -EINVAL unless one mapping covers all of it, and the block
+ * layer unless the device can write that many bytes, at that address,
+ * untorn.
+ */
+static int atomic_bio_ok(const struct fuse_iomap_io *m, uint64_t cur, uint64_t mend,
+			 uint64_t pos, size_t len)
 {
-	const uint32_t op = FUSE_IOMAP_OP_WRITE | FUSE_IOMAP_OP_DIRECT;
+	uint64_t addr = m->addr + (cur - m->offset);
+
+	if (cur != pos || mend != pos + len)
+		return -EINVAL;
+	if (len < K->awu_min || len > K->awu_max || addr % len)
+		return -EINVAL;
+	return 0;
+}
+
+static ssize_t direct_write(struct km_inode *ip, uint64_t pos, size_t len, const uint8_t *buf,
+			    int atomic)
+{
+	const uint32_t op = FUSE_IOMAP_OP_WRITE | FUSE_IOMAP_OP_DIRECT |
+			    (atomic ? FUSE_IOMAP_OP_ATOMIC : 0);
 	uint64_t cur, mend, head, tail;
 	uint32_t ioflags = FUSE_IOMAP_IOEND_DIRECT;
 	struct km_map m;
@@ -1487,6 +1510,15 @@ static ssize_t direct_write(struct km_inode *ip, uint64_t pos, size_t len, const
 		if (r)
 			break;
 		mend = MIN(pos + len, m.iomap.offset + m.iomap.length);
+		if (atomic) {
+			/* the validator saw to MAPPED/UNWRITTEN with ATOMIC_BIO */
+			r = atomic_bio_ok(&m.iomap, cur, mend, pos, len);
+			if (r) {
+				free(m.inline_data);
+				break;
+			}
+			K->atomic_writes++;
+		}
 		switch (m.iomap.type) {
 		case FUSE_IOMAP_TYPE_UNWRITTEN:
 			ioflags |= FUSE_IOMAP_IOEND_UNWRITTEN;
@@ -1589,6 +1621,20 @@ ssize_t km_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf,
 		return -EISDIR;
 	if ((r = km_open(ip, O_RDWR)))
 		return r;
+	/*
+	 * RWF_ATOMIC: the file must have been opened with
+	 * FMODE_CAN_ATOMIC_WRITE, only direct writes of exactly one
+	 * block are untorn, and the generic checks want a power of two
+	 * length at an offset aligned to it (spec 3.15).
+	 */
+	if (direct & KM_IO_ATOMIC) {
+		if (!ip->atomic)
+			return -EOPNOTSUPP;
+		if (!(direct & KM_IO_DIRECT) && !(ip->open_reply_flags & FOPEN_DIRECT_IO))
+			return -EOPNOTSUPP;
+		if (len != BS || pos % len)
+			return -EINVAL;
+	}
 	if (!len)
 		return 0;
 	K->io_bytes += len;
@@ -1596,8 +1642,8 @@ ssize_t km_write(struct km_inode *ip, uint64_t pos, size_t len, const void *buf,
 		return classic_write(ip, pos, len, buf);
 	if (pos + len > (uint64_t)K->maxbytes)
 		return -EFBIG;
-	if (direct || (ip->open_reply_flags & FOPEN_DIRECT_IO))
-		return direct_write(ip, pos, len, buf);
+	if ((direct & KM_IO_DIRECT) || (ip->open_reply_flags & FOPEN_DIRECT_IO))
+		return direct_write(ip, pos, len, buf, !!(direct & KM_IO_ATOMIC));
 	return buffered_write(ip, pos, len, buf);
 }
 
@@ -1895,7 +1941,7 @@ int km_statx(struct km_inode *ip, struct fuse_statx *sx)
 		return r;
 	memset(sx, 0, sizeof(*sx));
 	if (K->minor >= 39) {
-		in.sx_mask = 0xfff;
+		in.sx_mask = 0xfff | KM_STATX_DIOALIGN | KM_STATX_WRITE_ATOMIC;
 		r = km_call(FUSE_STATX, ip->nodeid, &iov, 1, &out, sizeof(out), &len);
 		if (!r && len == sizeof(out)) {
 			*sx = out.stat;

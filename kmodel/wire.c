@@ -296,6 +296,8 @@ static int handle_ioctl(const struct km_ctl_req *rq, int fd, struct km_ctl_rep *
 
 		if (K->want_iomap)
 			s.flags = FUSE_IOMAP_SUPPORT_FILEIO;
+		if (K->want_iomap && K->want_atomic)
+			s.flags |= FUSE_IOMAP_SUPPORT_ATOMIC;
 		memcpy(rp->arg, &s, sizeof(s));
 		return 0;
 	}
@@ -788,6 +790,9 @@ void km_print_stats(struct km_conn *k, FILE *f, double seconds)
 			(unsigned long long)k->ioend_error);
 	fprintf(f, "  device I/O by kmodel: read %llu bytes, written %llu bytes\n",
 		(unsigned long long)k->dev_read, (unsigned long long)k->dev_written);
+	if (k->atomic_writes)
+		fprintf(f, "  untorn (REQ_ATOMIC) writes: %llu\n",
+			(unsigned long long)k->atomic_writes);
 	fprintf(f, "  file data through FUSE_READ/WRITE: read %llu bytes, written %llu bytes\n",
 		(unsigned long long)k->fuse_read_bytes,
 		(unsigned long long)k->fuse_write_bytes);
