@@ -2294,6 +2294,17 @@ static void check_locks(void)
 	close(fd);
 }
 
+/* the checks that need an inode flag which could not be set */
+static void not_set(const char *check, ...)
+{
+	va_list ap;
+
+	va_start(ap, check);
+	for (; check; check = va_arg(ap, const char *))
+		put(check, "flag not set");
+	va_end(ap);
+}
+
 static void check_misc(void)
 {
 	struct fiemap *fm;
@@ -2311,6 +2322,7 @@ static void check_misc(void)
 	    (long long) st.st_size, (long long) st.st_blocks, (long) st.st_blksize,
 	    (long) st.st_nlink);
 	put("stat-owner", "uid=%d gid=%d", (int) st.st_uid, (int) st.st_gid);
+	memset(&sx, 0, sizeof(sx));
 	r = statx(AT_FDCWD, "misc", 0, STATX_BASIC_STATS | STATX_BTIME, &sx);
 	put("statx", "%s", en(r < 0 ? errno : 0));
 	put("statx-btime", "%s",
@@ -2341,7 +2353,10 @@ static void check_misc(void)
 	put("setflags-immutable", "%s", en(r < 0 ? errno : 0));
 	close(fd);
 	if (r) {
-		put("immutable-checks", "flag not set");
+		not_set("immutable-open-write", "immutable-unlink",
+			"immutable-rename", "immutable-link", "immutable-chmod",
+			"immutable-setxattr", "immutable-utimes",
+			"immutable-read", "setflags-clear", NULL);
 	} else {
 		put("immutable-open-write", "%s",
 		    en(try_open("misc", O_WRONLY, 0)));
@@ -2366,7 +2381,9 @@ static void check_misc(void)
 	put("setflags-append", "%s", en(r < 0 ? errno : 0));
 	close(fd);
 	if (r) {
-		put("append-only-checks", "flag not set");
+		not_set("append-only-open-write", "append-only-open-append",
+			"append-only-truncate", "append-only-unlink",
+			"setflags-clear-append", NULL);
 	} else {
 		put("append-only-open-write", "%s",
 		    en(try_open("misc", O_WRONLY, 0)));
