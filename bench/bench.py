@@ -233,9 +233,11 @@ class Kmodel(Contender):
     STREAM = {'seq-write': ('', 'write'), 'seq-read-cold': ('', 'read'),
               'dio-write': (':direct', 'write'), 'dio-read': (':direct', 'read')}
 
-    def __init__(self, name, label, server, args=('-f',)):
+    def __init__(self, name, label, server, args=('-f',), kmodel_args=()):
         super().__init__(name, label)
         self.server, self.args = server, list(args)
+        # fuse4fs mounts with root_nodeid=2 where iomap is: kmodel must know
+        self.kmodel_args = list(kmodel_args)
         self.kmodel = os.environ.get('KMODEL') or os.path.join(
             TOP, 'kmodel', 'kmodel')
         self.loop = None
@@ -281,8 +283,9 @@ class Kmodel(Contender):
         # time (its rusage) when the server exits.
         timecmd = ['/usr/bin/time', '-o', cpupath, '-f', '%U %S'] \
             if os.access('/usr/bin/time', os.X_OK) else []
-        cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats',
-               '--server-log', logpath, '--stream', arg, '--'] + timecmd + \
+        cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats'] + \
+            self.kmodel_args + \
+            ['--server-log', logpath, '--stream', arg, '--'] + timecmd + \
             list(wrapper) + [self.server, self.loop, '@FD@'] + self.args
         r = subprocess.run(cmd, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True,
@@ -315,7 +318,8 @@ class Kmodel(Contender):
                 pts = []
                 for mib in (4, 16):
                     cg = os.path.join(work, 'callgrind.out')
-                    cmd = [self.kmodel, '--iomap', '--expect-iomap',
+                    cmd = [self.kmodel, '--iomap', '--expect-iomap'] + \
+                        self.kmodel_args + [
                            '--server-log', os.path.join(work, 'callgrind.log'),
                            '--stream', '%dM:1M%s' % (mib, variant), '--',
                            'valgrind', '--tool=callgrind',
@@ -444,7 +448,7 @@ def contenders():
         Kmodel('fuse2fs-kmodel', "fuse2fs iomap [kmodel: model]", fuse2fs,
                ['-f'] + args2),
         Kmodel('fuse4fs-kmodel', "fuse4fs iomap [kmodel: model]", fuse4fs,
-               ['-f'] + args4),
+               ['-f'] + args4, ['--root-nodeid', '2']),
     ] + extra_contenders()
 
 
