@@ -303,20 +303,23 @@ class Kmodel(Contender):
     def callgrind(self, work):
         """Instructions the server executes per mapping request: a figure
         that does not depend on machine noise.  Two stream runs of different
-        sizes on a fixed image (fixed UUID, hash seed and time), the server
-        under callgrind; the difference of the instruction totals over the
-        difference of the IOMAP_BEGIN counts leaves start-up and mount out."""
+        sizes, each on a fresh fixed image (fixed UUID, hash seed and time),
+        the server under callgrind; the difference of the instruction totals
+        over the difference of the IOMAP_BEGIN counts leaves start-up and
+        mount out.  (A run on an image that an earlier run left a stream
+        file on would count freeing that file's blocks too.)"""
         out = {}
         img = os.path.join(work, self.name + '-callgrind.img')
         env = dict(os.environ, E2FSPROGS_FAKE_TIME='1700000000')
-        subprocess.run(MKFS + ['-U', FIXED_UUID, '-E', 'hash_seed=' + FIXED_UUID,
-                               img, '256M'], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        loop = run(['losetup', '-f', '--show', img]).stdout.strip()
-        try:
-            for variant in ('', ':direct'):
-                pts = []
-                for mib in (4, 16):
+        for variant in ('', ':direct'):
+            pts = []
+            for mib in (4, 16):
+                subprocess.run(MKFS + ['-U', FIXED_UUID, '-E',
+                                       'hash_seed=' + FIXED_UUID, img, '256M'],
+                               env=env, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+                loop = run(['losetup', '-f', '--show', img]).stdout.strip()
+                try:
                     cg = os.path.join(work, 'callgrind.out')
                     cmd = [self.kmodel, '--iomap', '--expect-iomap'] + \
                         self.kmodel_args + [
@@ -328,21 +331,21 @@ class Kmodel(Contender):
                     r = subprocess.run(cmd, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True,
                                        timeout=600)
-                    if r.returncode != 0:
-                        raise RuntimeError('kmodel under callgrind: ' + kmodel_errors(r.stdout))
-                    st = parse_kmodel(r.stdout)['stats']
-                    with open(cg) as f:
-                        ir = next(int(l.split()[1]) for l in f
-                                  if l.startswith('totals:'))
-                    pts.append((st.get('map_requests', 0), ir))
-                dn = pts[1][0] - pts[0][0]
-                out['buffered' if not variant else 'direct'] = {
-                    'runs': pts,
-                    'instructions_per_map': (pts[1][1] - pts[0][1]) / dn
-                    if dn > 0 else None}
-        finally:
-            subprocess.run(['losetup', '-d', loop])
-            os.unlink(img)
+                finally:
+                    subprocess.run(['losetup', '-d', loop])
+                if r.returncode != 0:
+                    raise RuntimeError('kmodel under callgrind: ' + kmodel_errors(r.stdout))
+                st = parse_kmodel(r.stdout)['stats']
+                with open(cg) as f:
+                    ir = next(int(l.split()[1]) for l in f
+                              if l.startswith('totals:'))
+                pts.append((st.get('map_requests', 0), ir))
+            dn = pts[1][0] - pts[0][0]
+            out['buffered' if not variant else 'direct'] = {
+                'runs': pts,
+                'instructions_per_map': (pts[1][1] - pts[0][1]) / dn
+                if dn > 0 else None}
+        os.unlink(img)
         return out
 
     def profile(self, wl, p, data):
