@@ -9,12 +9,14 @@
 #   make series     both series as mail-ready patches with cover letters,
 #                   checked with checkpatch (build/series/)
 #   make bench      the benchmarks (bench/run; BENCH_MODE=quick|full)
+#   make deb        Debian packages built from the series (build/deb/),
+#                   with bookworm's tools (see scripts/deb)
 #   make stress     the long reliability runs (full corrupt-image sweeps,
 #                   classic and iomap; 100,000-operation storms and crashes)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
-	build-kmodel check export series bench stress clean
+	build-kmodel check export series bench deb stress clean
 
 all: build
 
@@ -55,6 +57,9 @@ series:
 
 bench:
 	bench/run
+
+deb: prepare
+	scripts/deb
 
 stress:
 	scripts/sweep
