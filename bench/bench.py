@@ -394,11 +394,13 @@ def parse_kmodel(out):
         if m:
             mib, rate = int(m.group(1)), float(m.group(2))
             res['read'] = {'bytes': mib * MiB, 'seconds': mib / rate}
-        m = re.match(r'\s+IOMAP_BEGIN\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)',
-                     line)
+        m = re.match(r'\s+IOMAP_BEGIN\s+(\d+)\s+(\d+)\s+([0-9.]+)\s+([0-9.]+)'
+                     r'(?:\s+([0-9.]+))?', line)
         if m:
             res['stats']['map_requests'] = int(m.group(1))
             res['stats']['map_mean_us'] = float(m.group(4))
+            if m.group(5):
+                res['stats']['map_p99_us'] = float(m.group(5))
         m = re.match(r'\s+device I/O by kmodel: read (\d+) bytes, written (\d+)',
                      line)
         if m:

@@ -155,8 +155,17 @@ struct km_inode {
 	struct km_mcache mc;
 };
 
+/*
+ * Per-opcode statistics.  Server times also go into a histogram of
+ * KM_LAT_STEPS buckets per doubling (bucket b holds times from
+ * 2^(b/KM_LAT_STEPS) ns), for percentiles within 5%.
+ */
+#define KM_LAT_STEPS	16
+#define KM_LAT_BUCKETS	(40 * KM_LAT_STEPS)
+
 struct km_opstat {
 	uint64_t count, errors, ns;
+	uint32_t lat[KM_LAT_BUCKETS];
 };
 
 struct km_conn {

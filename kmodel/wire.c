@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,6 +80,19 @@ const char *km_opname(uint32_t opcode)
 			return opnames[i].name;
 	snprintf(buf, sizeof(buf), "OP%u", opcode);
 	return buf;
+}
+
+/* Count a server time of ns nanoseconds */
+static void km_opstat_time(struct km_opstat *s, uint64_t ns)
+{
+	unsigned int b = 0;
+
+	s->ns += ns;
+	if (ns > 1)
+		b = (unsigned int)(log2((double)ns) * KM_LAT_STEPS);
+	if (b >= KM_LAT_BUCKETS)
+		b = KM_LAT_BUCKETS - 1;
+	s->lat[b]++;
 }
 
 static struct km_opstat *opstat(uint32_t opcode)
@@ -412,7 +426,7 @@ static int async_done(const struct fuse_out_header *oh, size_t bodylen)
 		return 0;
 	s = opstat(async[i].opcode);
 	if (s) {
-		s->ns += km_now_ns() - async[i].t0;
+		km_opstat_time(s, km_now_ns() - async[i].t0);
 		s->errors += oh->error != 0;
 	}
 	if (oh->error > 0 || oh->error <= -512 || (oh->error && bodylen))
@@ -695,7 +709,7 @@ int km_call(uint32_t opcode, uint64_t nodeid, const struct iovec *in, int nin,
 	waiting = NULL;
 	if (s) {
 		s->count++;
-		s->ns += km_now_ns() - t0;
+		km_opstat_time(s, km_now_ns() - t0);
 	}
 	if (!pd.done)
 		return -ENOTCONN;
@@ -756,6 +770,22 @@ int km_finish(struct km_conn *k, int *status)
 	return 0;
 }
 
+/* The time in microseconds that a fraction q of the timed requests took */
+static double km_opstat_quantile(const struct km_opstat *s, double q)
+{
+	uint64_t n = 0, timed = 0;
+	unsigned int b;
+
+	for (b = 0; b < KM_LAT_BUCKETS; b++)
+		timed += s->lat[b];
+	for (b = 0; b < KM_LAT_BUCKETS; b++) {
+		n += s->lat[b];
+		if (timed && n >= q * timed)
+			return exp2((double)(b + 1) / KM_LAT_STEPS) / 1e3;
+	}
+	return 0;
+}
+
 void km_print_stats(struct km_conn *k, FILE *f, double seconds)
 {
 	size_t i;
@@ -763,8 +793,8 @@ void km_print_stats(struct km_conn *k, FILE *f, double seconds)
 	double mib;
 
 	fprintf(f, "kmodel statistics (%.3f s wall):\n", seconds);
-	fprintf(f, "  %-14s %9s %7s %12s %10s\n", "opcode", "count", "errors",
-		"server ms", "avg us");
+	fprintf(f, "  %-14s %9s %7s %12s %10s %10s\n", "opcode", "count",
+		"errors", "server ms", "avg us", "p99 us");
 	for (i = 0; i < 64 + 8; i++) {
 		struct km_opstat *s = i < 64 ? &k->op[i] : &k->iop[i - 64];
 		uint32_t op = i < 64 ? i : FUSE_FREEZE_FS + (i - 64);
@@ -773,9 +803,10 @@ void km_print_stats(struct km_conn *k, FILE *f, double seconds)
 			continue;
 		totn += s->count;
 		totns += s->ns;
-		fprintf(f, "  %-14s %9llu %7llu %12.3f %10.1f\n", km_opname(op),
-			(unsigned long long)s->count, (unsigned long long)s->errors,
-			s->ns / 1e6, s->ns / 1e3 / s->count);
+		fprintf(f, "  %-14s %9llu %7llu %12.3f %10.1f %10.1f\n",
+			km_opname(op), (unsigned long long)s->count,
+			(unsigned long long)s->errors, s->ns / 1e6,
+			s->ns / 1e3 / s->count, km_opstat_quantile(s, 0.99));
 	}
 	fprintf(f, "  %-14s %9llu %7s %12.3f\n", "total", (unsigned long long)totn, "",
 		totns / 1e6);
