@@ -10,7 +10,8 @@
 #                   checked with checkpatch (build/series/)
 #   make bench      the benchmarks (bench/run; BENCH_MODE=quick|full)
 #   make stress     the long reliability runs (full corrupt-image sweeps,
-#                   classic and iomap; 100,000-operation storms and crashes)
+#                   classic and iomap; 100,000-operation storms and crashes;
+#                   100,000-operation fsx runs on real mounts)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
@@ -60,6 +61,7 @@ stress:
 	scripts/sweep
 	scripts/sweep --iomap --real 0 --server build/iomap/misc/fuse2fs
 	STORM_OPS=100000 tests/suite-storm
+	FSX_OPS=100000 tests/suite-fsx
 
 clean:
 	rm -rf build
