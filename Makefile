@@ -12,7 +12,8 @@
 #   make deb        Debian packages built from the series (build/deb/),
 #                   with bookworm's tools (see scripts/deb)
 #   make stress     the long reliability runs (full corrupt-image sweeps,
-#                   classic and iomap; 100,000-operation storms and crashes)
+#                   classic and iomap; 100,000-operation storms and crashes;
+#                   100,000-operation fsx runs on real mounts)
 #   make clean      remove build/ (the download cache in cache/ stays)
 
 .PHONY: all deps fetch prepare build build-libfuse build-stock build-iomap \
@@ -65,6 +66,7 @@ stress:
 	scripts/sweep
 	scripts/sweep --iomap --real 0 --server build/iomap/misc/fuse2fs
 	STORM_OPS=100000 tests/suite-storm
+	FSX_OPS=100000 tests/suite-fsx
 
 clean:
 	rm -rf build
