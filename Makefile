@@ -67,6 +67,8 @@ stress:
 	scripts/sweep --iomap --real 0 --server build/iomap/misc/fuse2fs
 	STORM_OPS=100000 tests/suite-storm
 	FSX_OPS=100000 tests/suite-fsx
+	scripts/sweep --server build/stock/fuse4fs/fuse4fs
+	scripts/sweep --iomap --real 0 --server build/iomap/fuse4fs/fuse4fs
 
 clean:
 	rm -rf build
