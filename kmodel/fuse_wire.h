@@ -107,10 +107,17 @@ enum fuse_notify_code {
 #define FUSE_ATTR_EXCLUSIVE	(1u << 2)
 #define FUSE_ATTR_IOMAP		(1u << 3)
 #define FUSE_ATTR_ATOMIC	(1u << 4)
+#define FUSE_ATTR_SYNC		(1u << 5)
+#define FUSE_ATTR_IMMUTABLE	(1u << 6)
+#define FUSE_ATTR_APPEND	(1u << 7)
 
 /* setattr valid */
 #define FATTR_MODE		(1u << 0)
+#define FATTR_UID		(1u << 1)
+#define FATTR_GID		(1u << 2)
 #define FATTR_SIZE		(1u << 3)
+#define FATTR_ATIME		(1u << 4)
+#define FATTR_MTIME		(1u << 5)
 #define FATTR_FH		(1u << 6)
 
 /* open reply flags */
@@ -214,6 +221,22 @@ struct fuse_setattr_in {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t unused5;
+};
+
+/* without FUSE_SETXATTR_EXT, which kmodel does not offer */
+struct fuse_setxattr_in {
+	uint32_t size;
+	uint32_t flags;
+};
+
+struct fuse_getxattr_in {
+	uint32_t size;
+	uint32_t padding;
+};
+
+struct fuse_getxattr_out {
+	uint32_t size;
+	uint32_t padding;
 };
 
 struct fuse_mkdir_in {

@@ -62,6 +62,7 @@ struct km_dev {
 
 struct km_vctx {
 	uint64_t root_id;	/* root_nodeid= mount option, default 1 */
+	uint32_t uid, gid;	/* the caller of the requests (script "as") */
 	uint32_t blocksize;
 	int64_t maxbytes;
 	int has_cache;		/* inode has a mapping cache */
@@ -179,6 +180,7 @@ struct km_conn {
 	uint32_t max_read;
 	uint64_t init_flags;	/* negotiated */
 	int want_iomap;
+	int refuse_iomap;	/* ... but INIT does not offer it */
 	int want_atomic;	/* the kernel supports untorn writes with iomap */
 	uint32_t awu_min, awu_max;	/* the devices' untorn write units */
 	int iomap;
@@ -189,6 +191,7 @@ struct km_conn {
 	int no_direct;
 	int shim_used;
 	uint64_t root_id;	/* root_nodeid= mount option, default 1 */
+	uint32_t uid, gid;	/* the caller of the requests (script "as") */
 	uint32_t blocksize;
 	int64_t maxbytes;
 	uint32_t cache_maxbytes;
@@ -257,6 +260,10 @@ int km_fsync(struct km_inode *ip, int datasync);
 int km_syncfs(void);
 int km_dropcaches(void);
 int km_getattr(struct km_inode *ip, struct fuse_attr *attr);
+int km_lookup_attr(const char *path, struct fuse_attr *attr);
+int km_setattr(struct km_inode *ip, const struct fuse_setattr_in *in);
+int km_setxattr(struct km_inode *ip, const char *name, const void *value, size_t len);
+int km_getxattr(struct km_inode *ip, const char *name, size_t *len);
 int km_statx(struct km_inode *ip, struct fuse_statx *sx);
 int km_statfs(struct fuse_kstatfs *st);
 int km_readdir(const char *path, char ***names, int *n);

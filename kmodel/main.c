@@ -39,6 +39,8 @@ static void usage(FILE *f)
 "\n"
 "options:\n"
 "  --iomap              offer FUSE_IOMAP in INIT (default: classic kernel)\n"
+"  --refuse-iomap       IOMAP_SUPPORT says the kernel can do iomap, but INIT\n"
+"                       does not offer it (the server must fall back)\n"
 "  --atomic             the kernel supports untorn (RWF_ATOMIC) writes with\n"
 "                       iomap: IOMAP_SUPPORT says so, FUSE_ATTR_ATOMIC counts\n"
 "  --atomic-dev MIN:MAX the block devices write MIN..MAX bytes untorn: the\n"
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
 		{ "walk", required_argument, NULL, 'W' },
 		{ "iomap", no_argument, NULL, 'i' },
 		{ "atomic", no_argument, NULL, 'a' },
+		{ "refuse-iomap", no_argument, NULL, 'D' },
 		{ "atomic-dev", required_argument, NULL, 'A' },
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "allow-regular", no_argument, NULL, 'R' },
@@ -180,6 +183,7 @@ int main(int argc, char **argv)
 			break;
 		case 'Q': paths = optarg; break;
 		case 'i': conn.want_iomap = 1; break;
+		case 'D': conn.want_iomap = conn.refuse_iomap = 1; break;
 		case 'a': conn.want_atomic = 1; break;
 		case 'A':
 			if (parse_atomic_dev(optarg, &conn))

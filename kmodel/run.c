@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "kmodel.h"
 
@@ -298,6 +299,52 @@ static int do_truncate(const char *path, uint64_t size)
 
 /* ---------------------------------------------------------------- script ops */
 
+static int64_t ts_ns(int64_t sec, uint32_t nsec)
+{
+	return sec * 1000000000LL + nsec;
+}
+
+/*
+ * timecreate P: create P between two readings of the coarse clock, which
+ * the kernel compares timestamps with.  "within" if the birth time and
+ * the ctime that the server gave P lie between the two, "ahead" if one
+ * is later than the second reading, "behind" if earlier than the first.
+ */
+static int do_timecreate(struct km_cmd *c, char *res, size_t reslen)
+{
+	struct timespec t0, t1;
+	struct fuse_statx sx;
+	struct km_inode *ip;
+	int64_t before, after, bt, ct;
+	int r;
+
+	if (c->argc < 1)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME_COARSE, &t0);
+	r = km_create(c->argv[0], 0644);
+	clock_gettime(CLOCK_REALTIME_COARSE, &t1);
+	if (r)
+		return r;
+	mresize(mget(c->argv[0], 1), 0);
+	if ((r = km_resolve(c->argv[0], &ip)) || (r = km_statx(ip, &sx)))
+		return r;
+	if (!(sx.mask & KM_STATX_BTIME)) {
+		snprintf(res, reslen, "no btime");
+		return 0;
+	}
+	before = ts_ns(t0.tv_sec, t0.tv_nsec);
+	after = ts_ns(t1.tv_sec, t1.tv_nsec);
+	bt = ts_ns(sx.btime.tv_sec, sx.btime.tv_nsec);
+	ct = ts_ns(sx.ctime.tv_sec, sx.ctime.tv_nsec);
+	if (bt > after || ct > after)
+		snprintf(res, reslen, "ahead");
+	else if (bt < before || ct < before)
+		snprintf(res, reslen, "behind");
+	else
+		snprintf(res, reslen, "within");
+	return 0;
+}
+
 static int cmpstr(const void *a, const void *b)
 {
 	return strcmp(*(char * const *)a, *(char * const *)b);
@@ -401,18 +448,88 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		return km_syncfs();
 	if (!strcmp(op, "dropcaches"))
 		return km_dropcaches();
-	if (!strcmp(op, "stat")) {
+	if (!strcmp(op, "stat") || !strcmp(op, "lookup")) {
 		struct fuse_attr at;
 
 		NEED(1);
-		if ((r = km_resolve(c->argv[0], &ip)) || (r = km_getattr(ip, &at)))
+		if (op[0] == 'l')
+			r = km_lookup_attr(c->argv[0], &at);
+		else if (!(r = km_resolve(c->argv[0], &ip)))
+			r = km_getattr(ip, &at);
+		if (r)
 			return r;
-		snprintf(res, reslen, "size=%llu type=%s iomap=%d nlink=%u mode=0%o",
+		if (op[0] == 'l' && (r = km_resolve(c->argv[0], &ip)))
+			return r;
+		snprintf(res, reslen, "size=%llu type=%s iomap=%d nlink=%u mode=0%o "
+			 "uid=%u gid=%u sync=%d immutable=%d append=%d",
 			 (unsigned long long)at.size,
 			 S_ISDIR(at.mode) ? "dir" : S_ISREG(at.mode) ? "file" : "other",
-			 ip->iomap, at.nlink, at.mode & 07777);
+			 ip->iomap, at.nlink, at.mode & 07777, at.uid, at.gid,
+			 !!(at.flags & FUSE_ATTR_SYNC), !!(at.flags & FUSE_ATTR_IMMUTABLE),
+			 !!(at.flags & FUSE_ATTR_APPEND));
 		return 0;
 	}
+	if (!strcmp(op, "as")) {
+		NEED(2);
+		if (num(c->argv[0], &a) || num(c->argv[1], &b))
+			return -EINVAL;
+		K->uid = a;
+		K->gid = b;
+		return 0;
+	}
+	if (!strcmp(op, "chmod") || !strcmp(op, "chown") || !strcmp(op, "utimes")) {
+		struct fuse_setattr_in in = { 0 };
+
+		NEED(strcmp(op, "chmod") ? 3 : 2);
+		if (num(c->argv[1], &a) || (c->argc > 2 && num(c->argv[2], &b)))
+			return -EINVAL;
+		if (!strcmp(op, "chmod")) {
+			in.valid = FATTR_MODE;
+			in.mode = a;
+		} else if (!strcmp(op, "chown")) {
+			in.valid = FATTR_UID | FATTR_GID;
+			in.uid = a;
+			in.gid = b;
+		} else {
+			/* utimes(2) with both times given: seconds */
+			in.valid = FATTR_ATIME | FATTR_MTIME;
+			in.atime = a;
+			in.mtime = b;
+		}
+		if ((r = km_resolve(c->argv[0], &ip)))
+			return r;
+		return km_setattr(ip, &in);
+	}
+	if (!strcmp(op, "setxattr")) {
+		uint8_t val[1024];
+		size_t n, l;
+
+		NEED(3);
+		l = strlen(c->argv[2]);
+		if (l % 2 || l / 2 > sizeof(val))
+			return -EINVAL;
+		for (n = 0; n < l / 2; n++) {
+			unsigned int x;
+
+			if (sscanf(c->argv[2] + 2 * n, "%2x", &x) != 1)
+				return -EINVAL;
+			val[n] = x;
+		}
+		if ((r = km_resolve(c->argv[0], &ip)))
+			return r;
+		return km_setxattr(ip, c->argv[1], val, l / 2);
+	}
+	if (!strcmp(op, "getxattr")) {
+		size_t n;
+
+		NEED(2);
+		if ((r = km_resolve(c->argv[0], &ip)) || (r = km_getxattr(ip, c->argv[1], &n)))
+			return r;
+		snprintf(res, reslen, "size=%zu", n);
+		return 0;
+	}
+	if (!strcmp(op, "timecreate"))
+		return do_timecreate(c, res, reslen);
 	if (!strcmp(op, "statx")) {
 		struct fuse_statx sx;
 		char atomic[40];
@@ -501,7 +618,7 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 #undef NEED
 }
 
-static const char *subset_ops[] = { "stat", "statx", "statfs", NULL };
+static const char *subset_ops[] = { "stat", "lookup", "statx", "statfs", NULL };
 
 static int expect_ok(const struct km_cmd *c, int r, const char *res, char *why, size_t len)
 {
@@ -575,7 +692,8 @@ int km_run_script(FILE *f, const char *name)
 				"read", "verify", "truncate", "fallocate", "fsync", "fdatasync", "mwrite",
 				"syncfs", "dropcaches", "stat", "statx", "statfs", "unlink", "rmdir",
 				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", "crash",
-				NULL };
+				"lookup", "as", "chmod", "chown", "utimes", "setxattr", "getxattr",
+				"timecreate", NULL };
 
 			for (int i = 0; ops[i]; i++)
 				known |= !strcmp(ops[i], c.op);

@@ -27,7 +27,7 @@ static const struct {
 	{ ENOTEMPTY, "ENOTEMPTY" }, { ENXIO, "ENXIO" }, { EOPNOTSUPP, "EOPNOTSUPP" },
 	{ ENOTCONN, "ENOTCONN" }, { ETIMEDOUT, "ETIMEDOUT" }, { ESTALE, "ESTALE" },
 	{ EUCLEAN, "EUCLEAN" }, { EPROTO, "EPROTO" }, { EINTR, "EINTR" },
-	{ ENOTTY, "ENOTTY" }, { ERANGE, "ERANGE" },
+	{ ENOTTY, "ENOTTY" }, { ERANGE, "ERANGE" }, { ENODATA, "ENODATA" },
 };
 
 int km_errno_from_name(const char *name)

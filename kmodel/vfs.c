@@ -1928,6 +1928,99 @@ int km_getattr(struct km_inode *ip, struct fuse_attr *attr)
 	return 0;
 }
 
+/* A fresh LOOKUP of path (not from the dentry cache): its attributes */
+int km_lookup_attr(const char *path, struct fuse_attr *attr)
+{
+	struct iovec iov;
+	struct fuse_entry_out eo;
+	struct km_inode *dir, *ip;
+	char parent[4096];
+	const char *name;
+	size_t len;
+	int r;
+
+	if ((r = alive()) || (r = split(path, parent, sizeof(parent), &name)) ||
+	    (r = km_resolve(parent, &dir)))
+		return r;
+	iov = (struct iovec){ (void *)name, strlen(name) + 1 };
+	r = km_call(FUSE_LOOKUP, dir->nodeid, &iov, 1, &eo, sizeof(eo), &len);
+	if (r)
+		return r;
+	if (len != sizeof(eo)) {
+		km_violation("LOOKUP(%s) reply has %zu bytes, expected %zu", name, len,
+			     sizeof(eo));
+		return -EIO;
+	}
+	if ((r = entry_reply(&ip, &eo)))
+		return r;
+	*attr = eo.attr;
+	return 0;
+}
+
+/* SETATTR of anything but the size (km_truncate does that) */
+int km_setattr(struct km_inode *ip, const struct fuse_setattr_in *in)
+{
+	struct fuse_attr_out out;
+	struct iovec iov = { (void *)in, sizeof(*in) };
+	size_t len;
+	int r;
+
+	if ((r = alive()))
+		return r;
+	r = km_call(FUSE_SETATTR, ip->nodeid, &iov, 1, &out, sizeof(out), &len);
+	if (r)
+		return r;
+	if (len != sizeof(out)) {
+		km_violation("SETATTR reply has %zu bytes", len);
+		return -EIO;
+	}
+	if (check_attr("SETATTR", ip->nodeid, &out.attr))
+		return -EIO;
+	km_update_attr(ip, &out.attr, 0);
+	return 0;
+}
+
+int km_setxattr(struct km_inode *ip, const char *name, const void *value, size_t len)
+{
+	struct fuse_setxattr_in in = { (uint32_t)len, 0 };
+	struct iovec iov[3] = {
+		{ &in, sizeof(in) },
+		{ (void *)name, strlen(name) + 1 },
+		{ (void *)value, len },
+	};
+	size_t rlen;
+	int r;
+
+	if ((r = alive()))
+		return r;
+	return km_call(FUSE_SETXATTR, ip->nodeid, iov, 3, NULL, 0, &rlen);
+}
+
+/* The size of an extended attribute's value (GETXATTR with size 0) */
+int km_getxattr(struct km_inode *ip, const char *name, size_t *len)
+{
+	struct fuse_getxattr_in in = { 0, 0 };
+	struct fuse_getxattr_out out;
+	struct iovec iov[2] = {
+		{ &in, sizeof(in) },
+		{ (void *)name, strlen(name) + 1 },
+	};
+	size_t rlen;
+	int r;
+
+	if ((r = alive()))
+		return r;
+	r = km_call(FUSE_GETXATTR, ip->nodeid, iov, 2, &out, sizeof(out), &rlen);
+	if (r)
+		return r;
+	if (rlen != sizeof(out)) {
+		km_violation("GETXATTR reply has %zu bytes, expected %zu", rlen, sizeof(out));
+		return -EIO;
+	}
+	*len = out.size;
+	return 0;
+}
+
 int km_statx(struct km_inode *ip, struct fuse_statx *sx)
 {
 	struct fuse_statx_in in = { 0 };
@@ -2348,7 +2441,7 @@ int km_init(struct km_conn *k)
 	in.flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_EXPORT_SUPPORT |
 		   FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_PARALLEL_DIROPS |
 		   FUSE_HANDLE_KILLPRIV | FUSE_INIT_EXT;
-	if (k->want_iomap)
+	if (k->want_iomap && !k->refuse_iomap)
 		in.flags2 = (uint32_t)(FUSE_IOMAP >> 32);
 	r = km_call(FUSE_INIT, 0, &iov, 1, &out, sizeof(out), &len);
 	if (r) {
@@ -2373,6 +2466,7 @@ int km_init(struct km_conn *k)
 	fprintf(stderr, "kmodel: INIT: protocol 7.%u (server 7.%u), max_write %u%s\n",
 		k->minor, out.minor, k->max_write,
 		k->iomap ? ", EXPERIMENTAL iomap feature enabled" :
+		k->refuse_iomap ? ", iomap not offered" :
 		k->want_iomap ? ", server declined iomap" : "");
 	root = km_iget(K->root_id);
 	root->mode = S_IFDIR | 0755;

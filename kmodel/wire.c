@@ -592,8 +592,11 @@ static int send_req(uint32_t opcode, uint64_t nodeid, const struct iovec *in, in
 	ih.nodeid = nodeid;
 	ih.len = sizeof(ih);
 	/* INIT, IOMAP_CONFIG and DESTROY go out without credentials */
-	if (opcode != FUSE_INIT && opcode != FUSE_IOMAP_CONFIG && opcode != FUSE_DESTROY)
+	if (opcode != FUSE_INIT && opcode != FUSE_IOMAP_CONFIG && opcode != FUSE_DESTROY) {
 		ih.pid = getpid();
+		ih.uid = K->uid;
+		ih.gid = K->gid;
+	}
 	iov[0].iov_base = &ih;
 	iov[0].iov_len = sizeof(ih);
 	for (i = 0; i < nin && i < 7; i++) {
