@@ -530,6 +530,20 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 	}
 	if (!strcmp(op, "timecreate"))
 		return do_timecreate(c, res, reslen);
+	if (!strcmp(op, "sh")) {
+		char cmd[1024];
+		size_t l = 0;
+
+		NEED(1);
+		for (i = 0; i < c->argc && l < sizeof(cmd); i++)
+			l += snprintf(cmd + l, sizeof(cmd) - l, "%s%s", i ? " " : "",
+				      c->argv[i]);
+		if (l >= sizeof(cmd))
+			return -EINVAL;
+		fflush(NULL);
+		r = system(cmd);
+		return r == 0 ? 0 : -EIO;
+	}
 	if (!strcmp(op, "statx")) {
 		struct fuse_statx sx;
 		char atomic[40];
@@ -693,7 +707,7 @@ int km_run_script(FILE *f, const char *name)
 				"syncfs", "dropcaches", "stat", "statx", "statfs", "unlink", "rmdir",
 				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", "crash",
 				"lookup", "as", "chmod", "chown", "utimes", "setxattr", "getxattr",
-				"timecreate", NULL };
+				"timecreate", "sh", NULL };
 
 			for (int i = 0; ops[i]; i++)
 				known |= !strcmp(ops[i], c.op);
