@@ -23,6 +23,8 @@
 #define KM_ENV_FUSE_FD		"KMODEL_FUSE_FD"
 /* "MIN:MAX": the untorn write units block devices report to the server */
 #define KM_ENV_ATOMIC_DEV	"KMODEL_ATOMIC_DEV"
+/* errno number: the shim fails the server's UPSERT_MAPPINGS notifications */
+#define KM_ENV_REFUSE_UPSERT	"KMODEL_REFUSE_UPSERT"
 
 struct km_ctl_req {
 	uint32_t magic;
@@ -106,6 +108,7 @@ struct km_mcache {
 
 void km_mcache_init(struct km_mcache *c, uint32_t maxbytes);
 void km_mcache_free(struct km_mcache *c);
+int km_mcache_copy(struct km_mcache *dst, const struct km_mcache *src);
 void km_mcache_upsert(struct km_mcache *c, int forkno, const struct fuse_iomap_io *m);
 void km_mcache_inval(struct km_mcache *c, int forkno, uint64_t off, uint64_t len);
 /* 1 = hit (map filled), 0 = miss, -1 = fork absent */
@@ -214,6 +217,15 @@ struct km_conn {
 	uint64_t dev_read, dev_written;
 	uint64_t fuse_read_bytes, fuse_write_bytes;
 	uint64_t map_upcalls, map_cache_hits, retries;
+	uint64_t cache_upserts, cache_invals, cache_drops;
+	/* stale-mapping detector: every stale_check-th cache hit is checked */
+	unsigned long stale_check;
+	int trace_maps;		/* --trace-maps */
+	uint64_t stale_lookups, stale_checks, stale_requests, stale_found;
+	struct fuse_iomap_upsert_mappings_out last_upsert;
+	int last_upsert_valid;
+	struct km_inode *stale_ip;	/* being checked: its saved cache... */
+	struct km_mcache *stale_saved;	/* ...takes invalidations too */
 	uint64_t notifications, ioctls, stray_replies;
 	uint64_t ioend_unwritten, ioend_shared, ioend_append, ioend_error;
 	uint64_t io_bytes;		/* file data moved by workloads */

@@ -47,6 +47,16 @@ static void usage(FILE *f)
 "                       server's statx(STATX_WRITE_ATOMIC) of a block device\n"
 "                       says so (shim), REQ_ATOMIC bios are checked against it\n"
 "  --no-cache           model a kernel without the iomap mapping cache\n"
+"  --cache-maxbytes N   the mapping cache size the kernel offers in\n"
+"                       FUSE_IOMAP_CONFIG and keeps per fork (default 256K)\n"
+"  --refuse-upserts ERR the server's UPSERT_MAPPINGS notifications fail with\n"
+"                       ERR (an errno name, e.g. ENOMEM) and cache nothing\n"
+"  --trace-maps         print every IOMAP_BEGIN reply, mapping cache\n"
+"                       notification and script line\n"
+"  --stale-check N      stale-mapping detector: every Nth mapping taken from\n"
+"                       the cache, ask the server again (a read IOMAP_BEGIN\n"
+"                       over the whole cached extent) and fail the run if\n"
+"                       its answer differs from the cached mapping\n"
 "  --allow-regular      accept regular files as iomap backing devices\n"
 "                       (the kernel only accepts block devices)\n"
 "  --root-nodeid N     the root_nodeid= mount option: the server's root node\n"
@@ -122,6 +132,10 @@ int main(int argc, char **argv)
 		{ "refuse-iomap", no_argument, NULL, 'D' },
 		{ "atomic-dev", required_argument, NULL, 'A' },
 		{ "no-cache", no_argument, NULL, 'C' },
+		{ "cache-maxbytes", required_argument, NULL, 'm' },
+		{ "refuse-upserts", required_argument, NULL, 'U' },
+		{ "stale-check", required_argument, NULL, 'K' },
+		{ "trace-maps", no_argument, NULL, 'T' },
 		{ "allow-regular", no_argument, NULL, 'R' },
 		{ "buffered-dev", no_argument, NULL, 'B' },
 		{ "ext4-meta", no_argument, NULL, 'E' },
@@ -190,6 +204,30 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'C': conn.use_cache = 0; break;
+		case 'm': {
+			uint64_t v;
+
+			if (parse_size(optarg, &v) || v > UINT32_MAX)
+				return 2;
+			conn.cache_maxbytes = v;
+			break;
+		}
+		case 'U': {
+			char num[16];
+			int e = km_errno_from_name(optarg);
+
+			if (e <= 0) {
+				fprintf(stderr, "kmodel: --refuse-upserts takes an errno name\n");
+				return 2;
+			}
+			snprintf(num, sizeof(num), "%d", e);
+			setenv(KM_ENV_REFUSE_UPSERT, num, 1);
+			break;
+		}
+		case 'T': conn.trace_maps = 1; break;
+		case 'K':
+			conn.stale_check = strtoul(optarg, NULL, 0);
+			break;
 		case 'R': conn.allow_regular = 1; break;
 		case 'B': conn.no_direct = 1; break;
 		case 'E': conn.ext4_meta = 1; break;

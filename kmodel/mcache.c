@@ -31,6 +31,31 @@ void km_mcache_free(struct km_mcache *c)
 	c->seq++;
 }
 
+/* dst becomes a copy of src: 0, or -1 without memory (dst empty) */
+int km_mcache_copy(struct km_mcache *dst, const struct km_mcache *src)
+{
+	int i;
+
+	*dst = *src;
+	for (i = 0; i < 2; i++) {
+		const struct km_fork *f = &src->fork[i];
+
+		dst->fork[i].ext = NULL;
+		dst->fork[i].cap = 0;
+		dst->fork[i].n = 0;
+		if (!f->n)
+			continue;
+		dst->fork[i].ext = malloc(f->n * sizeof(*f->ext));
+		if (!dst->fork[i].ext) {
+			km_mcache_free(dst);
+			return -1;
+		}
+		memcpy(dst->fork[i].ext, f->ext, f->n * sizeof(*f->ext));
+		dst->fork[i].n = dst->fork[i].cap = f->n;
+	}
+	return 0;
+}
+
 static int fork_insert(struct km_fork *f, size_t at, const struct fuse_iomap_io *m)
 {
 	if (f->n == f->cap) {

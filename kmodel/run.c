@@ -697,6 +697,14 @@ int km_run_script(FILE *f, const char *name)
 		if (r == 0)
 			continue;
 		n++;
+		if (K->trace_maps) {
+			int i;
+
+			fprintf(stderr, "kmodel: trace: line %d: %s", lineno, c.op);
+			for (i = 0; i < c.argc; i++)
+				fprintf(stderr, " %s", c.argv[i]);
+			fputc('\n', stderr);
+		}
 		r = execute(&c, res, sizeof(res));
 		if (r == -ENOSYS && !km_errno_from_name(c.expect ? c.expect : "") &&
 		    strcmp(c.op, "freeze") && strcmp(c.op, "thaw")) {

@@ -12,6 +12,11 @@
  * tell an unmount from an error, so the shim reports EOF on the fuse socket
  * as ENODEV.
  *
+ * With KMODEL_REFUSE_UPSERT=ERRNO (kmodel --refuse-upserts) the server's
+ * FUSE_NOTIFY_IOMAP_UPSERT_MAPPINGS notifications fail with that errno,
+ * as the kernel's do when it declines to cache (ENOMEM, say), and never
+ * reach kmodel.
+ *
  * With KMODEL_ATOMIC_DEV=MIN:MAX (kmodel --atomic-dev) statx of a block
  * device reports untorn writes of MIN..MAX bytes, one segment, as a device
  * with hardware atomic writes would: loop devices have none, and the
@@ -38,6 +43,7 @@ static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
 static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
 static uint32_t awu_min, awu_max;
+static int refuse_upsert;
 
 __attribute__((constructor)) static void shim_init(void)
 {
@@ -49,6 +55,8 @@ __attribute__((constructor)) static void shim_init(void)
 		dlsym(RTLD_NEXT, "splice");
 	real_statx = (int (*)(int, const char *, int, unsigned int, struct statx *))
 		dlsym(RTLD_NEXT, "statx");
+	s = getenv(KM_ENV_REFUSE_UPSERT);
+	refuse_upsert = s && *s ? atoi(s) : 0;
 	s = getenv(KM_ENV_ATOMIC_DEV);
 	if (s && *s) {
 		char *end;
@@ -87,6 +95,19 @@ ssize_t read(int fd, void *buf, size_t len)
 		return -1;
 	}
 	return n;
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	const struct fuse_out_header *oh = cnt > 0 ? iov[0].iov_base : NULL;
+
+	if (refuse_upsert && fd == fuse_fd && fd >= 0 && oh &&
+	    iov[0].iov_len >= sizeof(*oh) && oh->unique == 0 &&
+	    oh->error == FUSE_NOTIFY_IOMAP_UPSERT_MAPPINGS) {
+		errno = refuse_upsert;
+		return -1;
+	}
+	return syscall(SYS_writev, fd, iov, cnt);
 }
 
 ssize_t splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len, unsigned int fl)

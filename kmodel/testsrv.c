@@ -26,7 +26,8 @@
  *                      fallocate beyond the first block moves it to disk
  *          bad=RULE    break one kernel rule on purpose: misaligned, nodev,
  *                      beyond, notcontain, config, upsert, endonly, attr,
- *                      errbody (error replies carry a body); or
+ *                      errbody (error replies carry a body), noinval
+ *                      (with cache: allocation leaves cached holes); or
  *                      misbehave: crash (abort) or hang (never answer) on
  *                      the first IOMAP_BEGIN
  */
@@ -309,7 +310,7 @@ static void iomap_begin(uint64_t unique, uint64_t nodeid, const struct fuse_ioma
 			f->st[b] = UNWR;
 			allocated++;
 		}
-		if (allocated)
+		if (allocated && strcmp(bad, "noinval"))
 			inval_cache(nodeid, in->pos, allocated * BSZ);
 	}
 	mapping(f, in->pos, in->count, &out.read);

@@ -671,6 +671,110 @@ static void describe_begin(char *buf, size_t len, struct km_inode *ip,
 		 (unsigned long long)in->pos, (unsigned long long)in->count, of);
 }
 
+/*
+ * Do the cached mapping c and the server's mapping f agree where they
+ * overlap (in [from, to))?  Offsets and lengths may differ (the cache
+ * merges neighbours, invalidations trim), flags may (NEW, MERGED); the
+ * type and, for mappings with storage, the device address may not.
+ */
+static int same_mapping(const struct fuse_iomap_io *c, const struct fuse_iomap_io *f,
+			uint64_t from)
+{
+	if (c->type != f->type)
+		return 0;
+	if (c->type != FUSE_IOMAP_TYPE_MAPPED && c->type != FUSE_IOMAP_TYPE_UNWRITTEN)
+		return 1;
+	return c->dev == f->dev &&
+	       c->addr + (from - c->offset) == f->addr + (from - f->offset);
+}
+
+/*
+ * The stale-mapping detector (--stale-check): a lookup at pos hit the
+ * read fork of ip's cache.  Ask the server for the whole cached extent
+ * again, with read IOMAP_BEGINs (no side effects on the file), and
+ * compare.  The server may answer by upserting (RETRY_CACHE): its
+ * notification says what it means.  The cache is put back as it was
+ * (apart from what the server invalidates meanwhile), so that checking
+ * changes nothing else in the run.  0, or a violation's error.
+ */
+static int stale_check(struct km_inode *ip, uint64_t pos)
+{
+	struct fuse_iomap_begin_in in = { 0 };
+	struct fuse_iomap_begin_out out;
+	struct iovec iov = { &in, sizeof(in) };
+	struct fuse_iomap_io c, f;
+	struct km_mcache saved;
+	struct km_vctx v;
+	const char *why = NULL;
+	uint64_t cur, end, seq;
+	size_t len;
+	int r = 0, n, err = -EIO;
+
+	if (km_mcache_lookup(&ip->mc, 0, pos, &c) != 1 || km_mcache_copy(&saved, &ip->mc))
+		return 0;
+	K->stale_checks++;
+	K->stale_ip = ip;
+	K->stale_saved = &saved;
+	cur = c.offset;
+	end = c.offset + c.length;
+	for (n = 0; cur < end && n < 16 && !why; n++) {
+		in.opflags = 0;
+		in.attr_ino = ip->ino;
+		in.pos = cur;
+		in.count = end - cur;
+		K->last_upsert_valid = 0;
+		K->stale_requests++;
+		r = km_call(FUSE_IOMAP_BEGIN, ip->nodeid, &iov, 1, &out, sizeof(out), &len);
+		if (r) {
+			why = "the server fails a read of a cached range";
+			err = r;
+			break;
+		}
+		vctx(ip, &v);
+		if (len != sizeof(out))
+			why = "reply must be exactly 64 bytes";
+		else
+			why = km_validate_begin(&v, &in, &out, &err);
+		if (why)
+			break;
+		f = out.read;
+		if (f.type == FUSE_IOMAP_TYPE_RETRY_CACHE) {
+			if (!K->last_upsert_valid || K->last_upsert.nodeid != ip->nodeid) {
+				why = "RETRY_CACHE without an upsert";
+				break;
+			}
+			f = K->last_upsert.read;
+			if (f.offset > cur || f.offset + f.length <= cur) {
+				why = "the upserted mapping does not contain the position asked for";
+				break;
+			}
+		}
+		if (!same_mapping(&c, &f, cur))
+			why = "the cached mapping is stale";
+		else
+			cur = f.offset + f.length;
+	}
+	K->stale_ip = NULL;
+	K->stale_saved = NULL;
+	seq = ip->mc.seq;
+	km_mcache_free(&ip->mc);
+	ip->mc = saved;
+	ip->mc.seq = MAX(seq, saved.seq) + 1;
+	if (!why)
+		return 0;
+	{
+		char cs[160], fs[160];
+
+		km_format_map(cs, sizeof(cs), &c);
+		km_format_map(fs, sizeof(fs), r ? &c : &f);
+		K->stale_found++;
+		km_violation("stale mapping: nodeid %llu pos %llu: cached read=%s, server at %llu: %s: %s",
+			     (unsigned long long)ip->nodeid, (unsigned long long)pos, cs,
+			     (unsigned long long)cur, r ? "error" : fs, why);
+	}
+	return err ? err : -EIO;
+}
+
 static int iomap_begin(struct km_inode *ip, uint32_t opflags, uint64_t pos, uint64_t count,
 		       struct km_map *m)
 {
@@ -691,6 +795,8 @@ static int iomap_begin(struct km_inode *ip, uint32_t opflags, uint64_t pos, uint
 		}
 		if (r == 1) {
 			K->map_cache_hits++;
+			if (K->stale_check && ++K->stale_lookups % K->stale_check == 0)
+				return stale_check(ip, pos);
 			return 0;
 		}
 		in.opflags = opflags;
@@ -714,6 +820,13 @@ static int iomap_begin(struct km_inode *ip, uint32_t opflags, uint64_t pos, uint
 			km_format_map(ws, sizeof(ws), &out.write);
 			km_violation("%s: reply read=%s write=%s breaks rule: %s", d, rs, ws, why);
 			return err;
+		}
+		if (K->trace_maps) {
+			char d[256], rs[160];
+
+			describe_begin(d, sizeof(d), ip, &in);
+			km_format_map(rs, sizeof(rs), &out.read);
+			fprintf(stderr, "kmodel: trace: %s -> read=%s\n", d, rs);
 		}
 		if (out.read.type == FUSE_IOMAP_TYPE_RETRY_CACHE ||
 		    out.write.type == FUSE_IOMAP_TYPE_RETRY_CACHE) {
@@ -2334,6 +2447,7 @@ void km_notify(const struct fuse_out_header *oh, const void *payload, size_t len
 	struct km_inode *ip;
 	struct km_vctx v;
 	const char *why;
+	uint64_t drops;
 	int err;
 
 	switch (oh->error) {
@@ -2358,12 +2472,24 @@ void km_notify(const struct fuse_out_header *oh, const void *payload, size_t len
 				     (unsigned long long)u.nodeid, rs, ws, why);
 			return;
 		}
+		K->last_upsert = u;
+		K->last_upsert_valid = 1;
+		if (K->trace_maps) {
+			char rs[160];
+
+			km_format_map(rs, sizeof(rs), &u.read);
+			fprintf(stderr, "kmodel: trace: UPSERT_MAPPINGS(nodeid %llu) read=%s\n",
+				(unsigned long long)u.nodeid, rs);
+		}
 		if (!K->use_cache)
 			return;
 		if (!ip->mc.present)
 			km_mcache_init(&ip->mc, K->cache_maxbytes);
+		K->cache_upserts++;
+		drops = ip->mc.drops;
 		km_mcache_upsert(&ip->mc, 0, &u.read);
 		km_mcache_upsert(&ip->mc, 1, &u.write);
+		K->cache_drops += ip->mc.drops - drops;
 		return;
 	}
 	case FUSE_NOTIFY_IOMAP_INVAL_MAPPINGS: {
@@ -2387,8 +2513,18 @@ void km_notify(const struct fuse_out_header *oh, const void *payload, size_t len
 				     (unsigned long long)iv.write.length, why);
 			return;
 		}
+		K->cache_invals++;
+		if (K->trace_maps)
+			fprintf(stderr, "kmodel: trace: INVAL_MAPPINGS(nodeid %llu) read=%llu+%llu\n",
+				(unsigned long long)iv.nodeid,
+				(unsigned long long)iv.read.offset,
+				(unsigned long long)iv.read.length);
 		km_mcache_inval(&ip->mc, 0, iv.read.offset, iv.read.length);
 		km_mcache_inval(&ip->mc, 1, iv.write.offset, iv.write.length);
+		if (K->stale_saved && K->stale_ip == ip) {
+			km_mcache_inval(K->stale_saved, 0, iv.read.offset, iv.read.length);
+			km_mcache_inval(K->stale_saved, 1, iv.write.offset, iv.write.length);
+		}
 		return;
 	}
 	case FUSE_NOTIFY_IOMAP_DEV_INVAL: {
@@ -2480,7 +2616,11 @@ int km_init(struct km_conn *k)
 
 		ci.flags = FUSE_IOMAP_CONFIG_ALL;
 		ci.maxbytes = KM_MAX_LFS_FILESIZE;
-		ci.cache_maxbytes = KM_DEFAULT_CACHE_MAXBYTES;
+		ci.cache_maxbytes = k->cache_maxbytes;
+		if (k->cache_maxbytes < KM_CACHE_MIN_MAXBYTES)
+			k->cache_maxbytes = KM_CACHE_MIN_MAXBYTES;
+		if (k->cache_maxbytes > KM_CACHE_MAX_MAXBYTES)
+			k->cache_maxbytes = KM_CACHE_MAX_MAXBYTES;
 		iov = (struct iovec){ &ci, sizeof(ci) };
 		memset(&co, 0, sizeof(co));
 		r = km_call(FUSE_IOMAP_CONFIG, 0, &iov, 1, &co, sizeof(co), &len);

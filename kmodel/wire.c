@@ -838,4 +838,12 @@ void km_print_stats(struct km_conn *k, FILE *f, double seconds)
 		fprintf(f, "; %.2f mappings per MiB of device I/O",
 			(k->map_upcalls + k->map_cache_hits) / mib);
 	fputc('\n', f);
+	fprintf(f, "  mapping cache: %llu upserts, %llu invalidations, %llu forks dropped over the limit\n",
+		(unsigned long long)k->cache_upserts, (unsigned long long)k->cache_invals,
+		(unsigned long long)k->cache_drops);
+	if (k->stale_check)
+		fprintf(f, "  stale-mapping checks: %llu (every %lu cache hits, %llu IOMAP_BEGIN), %llu stale\n",
+			(unsigned long long)k->stale_checks, k->stale_check,
+			(unsigned long long)k->stale_requests,
+			(unsigned long long)k->stale_found);
 }
