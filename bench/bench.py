@@ -223,8 +223,11 @@ class Kmodel(Contender):
 
     It uses kmodel's streaming mode (--stream SIZE:BS[:direct]: write a
     new file + fsync, drop caches, read it back and verify), which covers
-    seq-write + seq-read-cold (buffered) and dio-write + dio-read; other
-    workloads are n/a until kmodel models them.  The image is attached to a
+    seq-write + seq-read-cold (buffered) and dio-write + dio-read, and its
+    random mode (--randio SIZE:COUNT: COUNT random 4 KiB buffered reads,
+    then COUNT random 4 KiB overwrites + fsync, of a new SIZE file) for
+    rand-read and rand-write, with the mapping requests they needed per
+    I/O; other workloads are n/a until kmodel models them.  The image is attached to a
     loop device: like the kernel, kmodel only accepts block devices as
     iomap backing devices.  Skipped with a note when kmodel is not built or
     the server does not negotiate iomap."""
@@ -232,6 +235,8 @@ class Kmodel(Contender):
     # workload -> (stream variant, which half of the stream run)
     STREAM = {'seq-write': ('', 'write'), 'seq-read-cold': ('', 'read'),
               'dio-write': (':direct', 'write'), 'dio-read': (':direct', 'read')}
+    # workload -> phase of the randio run
+    RANDIO = {'rand-read': 'read', 'rand-write': 'write'}
 
     def __init__(self, name, label, server, args=('-f',), kmodel_args=()):
         super().__init__(name, label)
@@ -358,7 +363,45 @@ class Kmodel(Contender):
                     wrapper=['perf', 'record', '-g', '-q', '-o', data, '--'])
         return True
 
+    def randio(self, p, timeout):
+        """One --randio run: 4096 random 4 KiB I/Os per second of
+        rand_runtime, on a file of the data file's size."""
+        import re
+        count = 4096 * p['rand_runtime']
+        cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats'] + \
+            self.kmodel_args + \
+            ['--server-log', os.path.join(self.work, self.name + '.server.log'),
+             '--randio', '%dM:%d' % (p['data_mib'], count), '--',
+             self.server, self.loop, '@FD@'] + self.args
+        r = subprocess.run(cmd, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(kmodel_errors(r.stdout))
+        res = {}
+        for line in r.stdout.splitlines():
+            m = re.match(r'kmodel: randio: (read|write) (\d+) x 4 KiB.* in '
+                         r'([0-9.]+) s: .*; (\d+) mapping requests, '
+                         r'([0-9.]+) per I/O, (\d+) from the cache; '
+                         r'(\d+) of (\d+) mappings touched', line)
+            if m:
+                n = int(m.group(2))
+                res[m.group(1)] = {
+                    'bytes': n * 4096, 'seconds': float(m.group(3)),
+                    'map_requests_phase': int(m.group(4)),
+                    'map_per_io': float(m.group(5)),
+                    'maps_touched': int(m.group(7)),
+                    'map_per_touched': int(m.group(4)) / max(1, int(m.group(7)))}
+        if len(res) != 2:
+            raise RuntimeError('kmodel printed no randio results')
+        return res
+
     def run_workload(self, wl, p, rep):
+        if wl.name in self.RANDIO:
+            key = (rep, 'randio')
+            if wl.name == 'rand-read' or key not in self.stash:
+                self.stash[key] = self.randio(p, wl.runtime(p) * 60 + 300)
+            return dict(self.stash[key][self.RANDIO[wl.name]])
         if wl.name not in self.STREAM:
             raise NotApplicable("not in kmodel's streaming mode")
         variant, half = self.STREAM[wl.name]
@@ -454,6 +497,13 @@ def contenders():
                ['-f'] + args2),
         Kmodel('fuse4fs-kmodel', "fuse4fs iomap [kmodel: model]", fuse4fs,
                ['-f'] + args4, ['--root-nodeid', '2']),
+        # the same without the kernel's mapping cache (noiomap_cache)
+        Kmodel('fuse2fs-kmodel-nocache',
+               "fuse2fs iomap, noiomap_cache [kmodel: model]", fuse2fs,
+               ['-f', '-o', 'noiomap_cache'] + args2),
+        Kmodel('fuse4fs-kmodel-nocache',
+               "fuse4fs iomap, noiomap_cache [kmodel: model]", fuse4fs,
+               ['-f', '-o', 'noiomap_cache'] + args4, ['--root-nodeid', '2']),
     ] + extra_contenders()
 
 
@@ -478,9 +528,11 @@ def extra_contenders():
 # ceiling, only worth its time in full mode).
 DEFAULT = {
     'quick': ['kernel', 'raw', 'deb-1.47.0', 'pristine-1.47.4', 'fuse2fs',
-              'fuse4fs', 'fuse2fs-kmodel', 'fuse4fs-kmodel'],
+              'fuse4fs', 'fuse2fs-kmodel', 'fuse4fs-kmodel',
+              'fuse2fs-kmodel-nocache', 'fuse4fs-kmodel-nocache'],
     'full': ['kernel', 'raw', 'raw-loop', 'deb-1.47.0', 'pristine-1.47.4',
-             'fuse2fs', 'fuse4fs', 'fuse2fs-kmodel', 'fuse4fs-kmodel'],
+             'fuse2fs', 'fuse4fs', 'fuse2fs-kmodel', 'fuse4fs-kmodel',
+             'fuse2fs-kmodel-nocache', 'fuse4fs-kmodel-nocache'],
 }
 
 
@@ -721,7 +773,7 @@ def summarize(results, names, wls):
             if cpu:
                 e['server_cpu_median'] = statistics.median(cpu)
                 e['server_cpu_unit'] = 'cpu-s/GiB' if wl.per_gib else 'cpu-us/op'
-            for k in IOMAP_STATS:
+            for k in IOMAP_STATS + MAPIO_STATS:
                 v = [r[k] for r in results if r['workload'] == wl.name
                      and r['contender'] == n and r.get(k) is not None]
                 if v:
@@ -773,6 +825,9 @@ def targets(s, names):
 
 # Server-side figures of the iomap path, from kmodel's statistics.
 IOMAP_STATS = ('map_requests_per_gib', 'map_mean_us', 'map_p99_us')
+# Mapping requests of kmodel's random 4 KiB runs: per I/O, per mapping
+# (extent) of the file touched, and how many mappings were touched.
+MAPIO_STATS = ('map_per_io', 'map_per_touched', 'maps_touched')
 
 
 def fmt(v):
@@ -875,6 +930,30 @@ def table(doc, cs, wls):
                 cells += [fmt(e[k]) if k in e else '' for k in IOMAP_STATS]
             if any(cells):
                 out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
+    mapio = [n for n in names if any('map_per_io' in s[w.name].get(n, {})
+                                     for w in wls)]
+    if mapio:
+        out.append('')
+        out.append('Mapping requests (IOMAP_BEGIN) per I/O of the random 4 KiB '
+                   'runs through kmodel (a model of the kernel), and per mapping '
+                   '(extent) of the file that the I/Os touched: with the '
+                   "kernel's mapping cache a server that pushes its mappings "
+                   'needs about one per extent touched, without it one per '
+                   'I/O or more (writes also need mappings at writeback).')
+        out.append('')
+        out.append('| contender | ' + ' | '.join(
+            '%s %s' % (w.name, h) for w in wls
+            if any('map_per_io' in s[w.name].get(n, {}) for n in mapio)
+            for h in ('req/IO', 'req/extent', 'extents')) + ' |')
+        cols = [w for w in wls
+                if any('map_per_io' in s[w.name].get(n, {}) for n in mapio)]
+        out.append('|---|' + '---|' * (3 * len(cols)))
+        for n in mapio:
+            cells = []
+            for w in cols:
+                e = s[w.name].get(n, {})
+                cells += ['%.4g' % e[k] if k in e else '' for k in MAPIO_STATS]
+            out.append('| %s | %s |' % (labels[n], ' | '.join(cells)))
     tg = targets(s, [n for n in ('fuse2fs', 'fuse4fs') if n in names])
     if tg:
         out.append('')

@@ -281,6 +281,7 @@ int km_statfs(struct fuse_kstatfs *st);
 int km_readdir(const char *path, char ***names, int *n);
 int km_seek(struct km_inode *ip, uint64_t off, int whence, uint64_t *result);
 int km_fiemap(struct km_inode *ip, char *out, size_t outlen);
+int km_mappings(struct km_inode *ip, uint64_t *starts, size_t max, size_t *n);
 int km_freeze(void);
 int km_thaw(void);
 int km_shutdown(void);
@@ -291,6 +292,7 @@ void km_notify(const struct fuse_out_header *oh, const void *payload, size_t len
 int km_run_script(FILE *f, const char *name);
 int km_run_random(uint64_t seed, long nops, int nfiles, uint64_t maxsize, const char *paths);
 int km_run_stream(const char *mode, uint64_t size, uint64_t bs, int direct);
+int km_run_randio(const char *path, uint64_t size, long count);
 int km_run_walk(int write);
 int km_export_model(const char *dir);
 

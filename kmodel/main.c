@@ -33,6 +33,9 @@ static void usage(FILE *f)
 "      --paths P1,P2    use these existing files instead of creating\n"
 "                       /fsx0..; their current contents seed the model\n"
 "  --stream SIZE[:BS[:direct]]  sequential write + read back of /kmodel.stream\n"
+"  --randio SIZE:COUNT  write a SIZE file, then COUNT random 4 KiB reads and\n"
+"                       COUNT random 4 KiB overwrites (+fsync): rates and\n"
+"                       mapping requests per I/O and per mapping touched\n"
 "  --walk read|write    read the whole tree (READDIR, LOOKUP, GETATTR, READ);\n"
 "                       write: also overwrite a few files and create one;\n"
 "                       server errors are counted by errno, not failures\n"
@@ -127,6 +130,7 @@ int main(int argc, char **argv)
 		{ "paths", required_argument, NULL, 'Q' },
 		{ "stream", required_argument, NULL, 'S' },
 		{ "walk", required_argument, NULL, 'W' },
+		{ "randio", required_argument, NULL, 'D' },
 		{ "iomap", no_argument, NULL, 'i' },
 		{ "atomic", no_argument, NULL, 'a' },
 		{ "refuse-iomap", no_argument, NULL, 'D' },
@@ -154,7 +158,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *scripts[16], *shim = NULL, *server_log = NULL, *export = NULL;
-	const char *stream = NULL, *paths = NULL, *walk = NULL;
+	const char *stream = NULL, *paths = NULL, *walk = NULL, *randio = NULL;
 	char shimbuf[PATH_MAX];
 	int nscripts = 0, do_random = 0, no_shim = 0, stats = 1, expect_iomap = 0;
 	uint64_t seed = 0, maxsize = 256 << 10, pc = 64 << 20;
@@ -196,6 +200,7 @@ int main(int argc, char **argv)
 			walk = optarg;
 			break;
 		case 'Q': paths = optarg; break;
+		case 'D': randio = optarg; break;
 		case 'i': conn.want_iomap = 1; break;
 		case 'D': conn.want_iomap = conn.refuse_iomap = 1; break;
 		case 'a': conn.want_atomic = 1; break;
@@ -254,7 +259,7 @@ int main(int argc, char **argv)
 		}
 	}
 	conn.pagecache_limit = pc;
-	if (optind >= argc || (!nscripts && !do_random && !stream && !walk)) {
+	if (optind >= argc || (!nscripts && !do_random && !stream && !walk && !randio)) {
 		usage(stderr);
 		return 2;
 	}
@@ -317,6 +322,17 @@ int main(int argc, char **argv)
 	}
 	if (!failed && walk && km_run_walk(walk[0] == 'w'))
 		failed = 1;
+	if (!failed && randio) {
+		uint64_t size;
+		const char *p = strchr(randio, ':');
+
+		if (parse_size(randio, &size) || !p || atol(p + 1) < 1) {
+			fprintf(stderr, "kmodel: bad --randio argument\n");
+			failed = 1;
+		} else if (km_run_randio("/kmodel.rand", size, atol(p + 1))) {
+			failed = 1;
+		}
+	}
 teardown:
 	if (km_unmount(&conn))
 		failed = 1;

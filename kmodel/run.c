@@ -1014,6 +1014,120 @@ int km_run_stream(const char *path, uint64_t size, uint64_t bs, int direct)
 	return 0;
 }
 
+/* Which of the n mappings starting at starts[] holds off? */
+static size_t mapping_of(const uint64_t *starts, size_t n, uint64_t off)
+{
+	size_t lo = 0, hi = n;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (starts[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * --randio SIZE:COUNT: write SIZE bytes of a new file with 1 MiB writes,
+ * fsync and drop the caches; then COUNT random 4 KiB buffered reads, and
+ * (caches dropped again) COUNT random 4 KiB buffered overwrites and an
+ * fsync.  Each phase prints its rate and the mapping requests it needed,
+ * per operation and against the number of the file's mappings (extents)
+ * it touched: with a mapping cache, a server that pushes its mappings
+ * needs about one request per extent touched, without one per I/O.
+ */
+int km_run_randio(const char *path, uint64_t size, long count)
+{
+	const uint64_t bs = 4096, mbs = 1 << 20;
+	static const char *const phase[] = { "read", "write" };
+	uint64_t *starts, rng = 88172645463325252ULL, off, t0, t1, up0, hit0;
+	uint8_t *buf = malloc(mbs), *want = malloc(bs), *touched;
+	struct km_inode *ip;
+	size_t nmaps = 0, ntouched, i;
+	long k;
+	int r, p;
+	ssize_t n;
+
+	starts = calloc(65536, sizeof(*starts));
+	if (!buf || !want || !starts || size < mbs || size % mbs || count < 1)
+		return -1;
+	r = km_unlink(path, 0);
+	if (r && r != -ENOENT)
+		return -1;
+	r = km_create(path, 0644);
+	if (!r)
+		r = km_resolve(path, &ip);
+	for (off = 0; !r && off < size; off += mbs) {
+		pattern(buf, off, mbs, 7);
+		n = km_write(ip, off, mbs, buf, 0);
+		if (n != (ssize_t)mbs)
+			r = n < 0 ? (int)n : -EIO;
+	}
+	if (!r)
+		r = km_fsync(ip, 0);
+	if (!r)
+		r = km_mappings(ip, starts, 65536, &nmaps);
+	if (r) {
+		fprintf(stderr, "kmodel: randio: setting up %s: %s\n", path, km_errno_name(r));
+		return -1;
+	}
+	touched = calloc(nmaps ? nmaps : 1, 1);
+	if (!touched)
+		return -1;
+	for (p = 0; p < 2; p++) {
+		km_dropcaches();
+		memset(touched, 0, nmaps ? nmaps : 1);
+		ntouched = 0;
+		up0 = K->map_upcalls;
+		hit0 = K->map_cache_hits;
+		t0 = km_now_ns();
+		for (k = 0; k < count; k++) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			off = rng % (size / bs) * bs;
+			i = mapping_of(starts, nmaps, off);
+			if (nmaps && !touched[i]) {
+				touched[i] = 1;
+				ntouched++;
+			}
+			pattern(want, off, bs, 7);
+			if (p == 0) {
+				n = km_read(ip, off, bs, buf, 0);
+				if (n == (ssize_t)bs && memcmp(buf, want, bs))
+					n = -EILSEQ;
+			} else {
+				n = km_write(ip, off, bs, want, 0);
+			}
+			if (n != (ssize_t)bs) {
+				fprintf(stderr, "kmodel: randio: %s at %llu: %s\n", phase[p],
+					(unsigned long long)off, km_errno_name(n < 0 ? n : -EIO));
+				return -1;
+			}
+		}
+		if (p == 1 && (r = km_fsync(ip, 0))) {
+			fprintf(stderr, "kmodel: randio: fsync: %s\n", km_errno_name(r));
+			return -1;
+		}
+		t1 = km_now_ns();
+		fprintf(stderr, "kmodel: randio: %s %ld x 4 KiB%s in %.3f s: %.0f IOPS; "
+			"%llu mapping requests, %.4f per I/O, %llu from the cache; "
+			"%zu of %zu mappings touched\n", phase[p], count,
+			p ? " +fsync" : "", (t1 - t0) / 1e9, count / ((t1 - t0) / 1e9),
+			(unsigned long long)(K->map_upcalls - up0),
+			(double)(K->map_upcalls - up0) / count,
+			(unsigned long long)(K->map_cache_hits - hit0), ntouched, nmaps);
+	}
+	free(touched);
+	free(starts);
+	free(buf);
+	free(want);
+	return 0;
+}
+
 /* Write every modelled file's expected contents under dir, for cross-checks. */
 int km_export_model(const char *dir)
 {

@@ -2308,6 +2308,33 @@ int km_seek(struct km_inode *ip, uint64_t off, int whence, uint64_t *result)
 	return 0;
 }
 
+/*
+ * The start offsets of the mappings that cover ip (REPORT requests, as
+ * FIEMAP sends them): at most max of them in starts, their number in *n.
+ */
+int km_mappings(struct km_inode *ip, uint64_t *starts, size_t max, size_t *n)
+{
+	struct km_map m;
+	uint64_t cur;
+	int r;
+
+	*n = 0;
+	if ((r = alive()))
+		return r;
+	if (!ip->iomap)
+		return -EOPNOTSUPP;
+	if ((r = wb_inode(ip)))
+		return r;
+	for (cur = 0; cur < ip->size && *n < max; ) {
+		r = iomap_begin(ip, FUSE_IOMAP_OP_REPORT, cur, ip->size - cur, &m);
+		if (r)
+			return r;
+		starts[(*n)++] = cur;
+		cur = m.iomap.offset + m.iomap.length;
+	}
+	return 0;
+}
+
 int km_fiemap(struct km_inode *ip, char *out, size_t outlen)
 {
 	struct km_map m;
