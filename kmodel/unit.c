@@ -335,6 +335,22 @@ static void test_mcache(void)
 	CHECK(c.drops == 1 && c.fork[0].n < 6, "fork over the limit not dropped (n=%zu)\n",
 	      c.fork[0].n);
 	km_mcache_free(&c);
+
+	/* a copy (the stale-mapping detector's) is independent of the original */
+	{
+		struct km_mcache d;
+
+		km_mcache_init(&c, 0);
+		km_mcache_upsert(&c, 0, &(struct fuse_iomap_io){ 0, 8192, 4096,
+				 FUSE_IOMAP_TYPE_MAPPED, 0, 1 });
+		CHECK(km_mcache_copy(&d, &c) == 0, "copy failed\n");
+		km_mcache_inval(&c, 0, 0, FUSE_IOMAP_INVAL_TO_EOF);
+		CHECK(km_mcache_lookup(&c, 0, 4096, &m) == 0 &&
+		      km_mcache_lookup(&d, 0, 4096, &m) == 1 && m.addr == 4096,
+		      "copy shares extents with the original\n");
+		km_mcache_free(&c);
+		km_mcache_free(&d);
+	}
 }
 
 static void test_parser(void)
