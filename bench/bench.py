@@ -366,7 +366,6 @@ class Kmodel(Contender):
     def randio(self, p, timeout):
         """One --randio run: 4096 random 4 KiB I/Os per second of
         rand_runtime, on a file of the data file's size."""
-        import re
         count = 4096 * p['rand_runtime']
         cmd = [self.kmodel, '--iomap', '--expect-iomap', '--stats'] + \
             self.kmodel_args + \
@@ -378,23 +377,7 @@ class Kmodel(Contender):
                            timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(kmodel_errors(r.stdout))
-        res = {}
-        for line in r.stdout.splitlines():
-            m = re.match(r'kmodel: randio: (read|write) (\d+) x 4 KiB.* in '
-                         r'([0-9.]+) s: .*; (\d+) mapping requests, '
-                         r'([0-9.]+) per I/O, (\d+) from the cache; '
-                         r'(\d+) of (\d+) mappings touched', line)
-            if m:
-                n = int(m.group(2))
-                res[m.group(1)] = {
-                    'bytes': n * 4096, 'seconds': float(m.group(3)),
-                    'map_requests_phase': int(m.group(4)),
-                    'map_per_io': float(m.group(5)),
-                    'maps_touched': int(m.group(7)),
-                    'map_per_touched': int(m.group(4)) / max(1, int(m.group(7)))}
-        if len(res) != 2:
-            raise RuntimeError('kmodel printed no randio results')
-        return res
+        return parse_randio(r.stdout)
 
     def run_workload(self, wl, p, rep):
         if wl.name in self.RANDIO:
@@ -413,6 +396,28 @@ class Kmodel(Contender):
         res = dict(self.stash[key][half])
         res.update(self.stash[key]['stats'])
         return res
+
+
+def parse_randio(out):
+    """The phase lines of kmodel --randio (km_run_randio in kmodel/run.c):
+    per phase (read, write) bytes, seconds and the mapping requests."""
+    import re
+    res = {}
+    for line in out.splitlines():
+        m = re.match(r'kmodel: randio: (read|write) (\d+) x 4 KiB.* in '
+                     r'([0-9.]+) s: .*; (\d+) mapping requests, '
+                     r'([0-9.]+) per I/O, (\d+) from the cache; '
+                     r'(\d+) of (\d+) mappings touched', line)
+        if m:
+            n, req, touched = int(m.group(2)), int(m.group(4)), int(m.group(7))
+            res[m.group(1)] = {
+                'bytes': n * 4096, 'seconds': float(m.group(3)),
+                'map_requests_phase': req, 'map_per_io': float(m.group(5)),
+                'maps_touched': touched,
+                'map_per_touched': req / max(1, touched)}
+    if len(res) != 2:
+        raise RuntimeError('kmodel printed no randio results')
+    return res
 
 
 def kmodel_errors(out):
