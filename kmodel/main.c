@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 		{ "randio", required_argument, NULL, 'D' },
 		{ "iomap", no_argument, NULL, 'i' },
 		{ "atomic", no_argument, NULL, 'a' },
-		{ "refuse-iomap", no_argument, NULL, 'D' },
+		{ "refuse-iomap", no_argument, NULL, 'Y' },
 		{ "atomic-dev", required_argument, NULL, 'A' },
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "cache-maxbytes", required_argument, NULL, 'm' },
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 		case 'Q': paths = optarg; break;
 		case 'D': randio = optarg; break;
 		case 'i': conn.want_iomap = 1; break;
-		case 'D': conn.want_iomap = conn.refuse_iomap = 1; break;
+		case 'Y': conn.want_iomap = conn.refuse_iomap = 1; break;
 		case 'a': conn.want_atomic = 1; break;
 		case 'A':
 			if (parse_atomic_dev(optarg, &conn))
