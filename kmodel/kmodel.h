@@ -176,7 +176,8 @@ struct km_conn {
 	int fd;			/* our end of the fuse socket */
 	int ctl;		/* our end of the shim control socket */
 	pid_t pid;
-	int crashed;		/* the script killed the server ("crash") */
+	int crashed;		/* the server was killed ("crash", --crash-after) */
+	uint64_t crash_after;	/* --crash-after: requests before the crash */
 	uint64_t unique;
 	uint32_t minor;
 	uint32_t max_write;

@@ -75,6 +75,9 @@ static void usage(FILE *f)
 "  --timeout MS         fail if the server does not answer (default 30000)\n"
 "  --server-log FILE    server stdout/stderr go here\n"
 "  --export DIR         after the run, write the model's file contents under DIR\n"
+"  --crash-after N      the machine goes down once N requests were sent: the\n"
+"                       server gets SIGKILL instead of request N+1, nothing\n"
+"                       more reaches the devices, the script stops there\n"
 "  --expect-iomap       fail unless iomap was negotiated\n"
 "  --stats              print statistics (default on; --no-stats)\n"
 "  -v, --verbose\n");
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server-log", required_argument, NULL, 'l' },
 		{ "export", required_argument, NULL, 'e' },
+		{ "crash-after", required_argument, NULL, 'K' },
 		{ "expect-iomap", no_argument, NULL, 'I' },
 		{ "stats", no_argument, NULL, 'x' },
 		{ "no-stats", no_argument, NULL, 'X' },
@@ -250,6 +254,11 @@ int main(int argc, char **argv)
 		case 't': conn.timeout_ms = atoi(optarg); break;
 		case 'l': server_log = optarg; break;
 		case 'e': export = optarg; break;
+		case 'K':
+			conn.crash_after = strtoull(optarg, NULL, 0);
+			if (!conn.crash_after)
+				return 2;
+			break;
 		case 'I': expect_iomap = 1; break;
 		case 'x': stats = 1; break;
 		case 'X': stats = 0; break;
@@ -334,7 +343,7 @@ int main(int argc, char **argv)
 		}
 	}
 teardown:
-	if (km_unmount(&conn))
+	if (km_unmount(&conn) && !conn.crashed)
 		failed = 1;
 	km_finish(&conn, &status);
 	if (WIFEXITED(status)) {
@@ -343,7 +352,7 @@ teardown:
 			failed = 1;
 	} else if (WIFSIGNALED(status) && conn.crashed &&
 		   WTERMSIG(status) == SIGKILL) {
-		fprintf(stderr, "kmodel: server killed by the script's crash\n");
+		fprintf(stderr, "kmodel: server killed by the crash\n");
 	} else if (WIFSIGNALED(status)) {
 		fprintf(stderr, "kmodel: server killed by signal %d\n", WTERMSIG(status));
 		failed = 1;

@@ -730,6 +730,12 @@ int km_run_script(FILE *f, const char *name)
 				name, lineno, c.op);
 			return -1;
 		}
+		if (K->crashed && strcmp(c.op, "crash")) {
+			/* --crash-after: this operation was in flight */
+			fprintf(stderr, "kmodel: %s:%d: %s: the machine went down after %llu requests\n",
+				name, lineno, c.op, (unsigned long long)K->crash_after);
+			break;
+		}
 		if (!expect_ok(&c, r, res, why, sizeof(why))) {
 			fprintf(stderr, "kmodel: %s:%d: %s: %s\n", name, lineno, c.op, why);
 			bad++;

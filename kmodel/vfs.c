@@ -532,6 +532,9 @@ static int dev_iov(uint32_t dev, int wr, uint64_t addr, struct iovec *iov, int n
 	ssize_t r;
 	int i, fd, direct;
 
+	/* a machine that went down writes nothing more */
+	if (wr && K->crashed)
+		return -EIO;
 	for (i = 0; i < n; i++)
 		len += iov[i].iov_len;
 	fd = dev_fd(dev, addr, len, &direct);

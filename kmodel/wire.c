@@ -587,6 +587,13 @@ static int send_req(uint32_t opcode, uint64_t nodeid, const struct iovec *in, in
 
 	if (K->dead)
 		return -ENOTCONN;
+	if (K->crash_after && K->unique >= K->crash_after) {
+		/* --crash-after: the machine goes down instead of sending this */
+		kill(K->pid, SIGKILL);
+		K->crashed = 1;
+		K->dead = 1;
+		return -ENOTCONN;
+	}
 	ih.opcode = opcode;
 	ih.unique = ++K->unique;
 	ih.nodeid = nodeid;
