@@ -65,7 +65,7 @@ deb: prepare
 stress:
 	scripts/sweep
 	scripts/sweep --iomap --real 0 --server build/iomap/misc/fuse2fs
-	STORM_OPS=100000 tests/suite-storm
+	STORM_OPS=100000 CRASH_KILLS=50 tests/suite-storm
 	FSX_OPS=100000 tests/suite-fsx
 	scripts/sweep --server build/stock/fuse4fs/fuse4fs
 	scripts/sweep --iomap --real 0 --server build/iomap/fuse4fs/fuse4fs
