@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "server-log", required_argument, NULL, 'l' },
 		{ "export", required_argument, NULL, 'e' },
-		{ "crash-after", required_argument, NULL, 'K' },
+		{ "crash-after", required_argument, NULL, 'Z' },
 		{ "expect-iomap", no_argument, NULL, 'I' },
 		{ "stats", no_argument, NULL, 'x' },
 		{ "no-stats", no_argument, NULL, 'X' },
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 		case 't': conn.timeout_ms = atoi(optarg); break;
 		case 'l': server_log = optarg; break;
 		case 'e': export = optarg; break;
-		case 'K':
+		case 'Z':
 			conn.crash_after = strtoull(optarg, NULL, 0);
 			if (!conn.crash_after)
 				return 2;
