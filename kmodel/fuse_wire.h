@@ -248,6 +248,10 @@ struct fuse_rename_in {
 	uint64_t newdir;
 };
 
+struct fuse_link_in {
+	uint64_t oldnodeid;
+};
+
 struct fuse_open_in {
 	uint32_t flags;
 	uint32_t open_flags;

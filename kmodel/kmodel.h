@@ -259,6 +259,7 @@ int km_mkdir(const char *path, uint32_t mode);
 int km_create(const char *path, uint32_t mode);
 int km_unlink(const char *path, int dir);
 int km_rename(const char *from, const char *to);
+int km_link(const char *from, const char *to);
 int km_open(struct km_inode *ip, int flags);
 int km_close(struct km_inode *ip);
 ssize_t km_read(struct km_inode *ip, uint64_t pos, size_t len, void *buf, int direct);

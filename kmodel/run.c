@@ -579,6 +579,10 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 			mremove(c->argv[0]);
 		return r;
 	}
+	if (!strcmp(op, "link")) {
+		NEED(2);
+		return km_link(c->argv[0], c->argv[1]);
+	}
 	if (!strcmp(op, "rename")) {
 		NEED(2);
 		r = km_rename(c->argv[0], c->argv[1]);
@@ -713,7 +717,7 @@ int km_run_script(FILE *f, const char *name)
 			static const char *ops[] = { "mkdir", "create", "open", "close", "write",
 				"read", "verify", "truncate", "fallocate", "fsync", "fdatasync", "mwrite",
 				"syncfs", "dropcaches", "stat", "statx", "statfs", "unlink", "rmdir",
-				"rename", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", "crash",
+				"rename", "link", "ls", "fiemap", "seek_data", "seek_hole", "shutdown", "crash",
 				"lookup", "as", "chmod", "chown", "utimes", "setxattr", "getxattr",
 				"timecreate", "sh", NULL };
 

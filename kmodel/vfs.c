@@ -473,6 +473,40 @@ int km_unlink(const char *path, int dir)
 	return 0;
 }
 
+/*
+ * link(2): a new name for the file at from.  With a path based server the
+ * reply may be another node; like the kernel, take what it says.
+ */
+int km_link(const char *from, const char *to)
+{
+	char parent[4096];
+	const char *name;
+	struct km_inode *dir, *src, *ip;
+	struct fuse_link_in in;
+	struct fuse_entry_out eo;
+	struct iovec iov[2];
+	size_t len;
+	int r;
+
+	if ((r = split(to, parent, sizeof(parent), &name)) ||
+	    (r = km_resolve(parent, &dir)) || (r = km_resolve(from, &src)))
+		return r;
+	in.oldnodeid = src->nodeid;
+	iov[0] = (struct iovec){ &in, sizeof(in) };
+	iov[1] = (struct iovec){ (void *)name, strlen(name) + 1 };
+	r = km_call(FUSE_LINK, dir->nodeid, iov, 2, &eo, sizeof(eo), &len);
+	if (r)
+		return r;
+	if (len != sizeof(eo)) {
+		km_violation("LINK reply has %zu bytes", len);
+		return -EIO;
+	}
+	if ((r = entry_reply(&ip, &eo)))
+		return r;
+	dadd(to, ip);
+	return 0;
+}
+
 int km_rename(const char *from, const char *to)
 {
 	char p1[4096], p2[4096];
