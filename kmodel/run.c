@@ -12,38 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 #include "kmodel.h"
+#include "pattern.h"
 
 #ifndef FALLOC_FL_KEEP_SIZE
 #define FALLOC_FL_KEEP_SIZE	0x01
 #define FALLOC_FL_PUNCH_HOLE	0x02
 #define FALLOC_FL_ZERO_RANGE	0x10
 #endif
-
-/* ---------------------------------------------------------------- data pattern */
-
-static inline uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-/* The bytes a write with this seed puts at file offset off. */
-static void pattern(uint8_t *buf, uint64_t off, size_t len, uint64_t seed)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint64_t o = off + i, w = mix((o >> 3) ^ (seed << 40) ^ seed);
-		size_t b = o & 7;
-
-		for (; b < 8 && i < len; b++, i++)
-			buf[i] = (uint8_t)(w >> (8 * b));
-	}
-}
 
 /* ---------------------------------------------------------------- the model */
 

@@ -198,6 +198,23 @@ static void drename(const char *from, const char *to)
 	}
 }
 
+/* km_call() whose reply must be exactly size bytes */
+static int call_exact(const char *what, uint32_t op, uint64_t nodeid,
+		      struct iovec *iov, int n, void *out, size_t size)
+{
+	size_t len;
+	int r;
+
+	r = km_call(op, nodeid, iov, n, out, size, &len);
+	if (r)
+		return r;
+	if (len != size) {
+		km_violation("%s reply has %zu bytes, expected %zu", what, len, size);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int entry_reply(struct km_inode **ipp, const struct fuse_entry_out *eo)
 {
 	struct km_inode *ip;
@@ -213,7 +230,9 @@ static int entry_reply(struct km_inode **ipp, const struct fuse_entry_out *eo)
 	return 0;
 }
 
-static int do_lookup(struct km_inode *dir, const char *name, struct km_inode **ipp)
+/* LOOKUP of name in dir: the inode, and its attributes if attr is set */
+static int do_lookup(struct km_inode *dir, const char *name, struct km_inode **ipp,
+		     struct fuse_attr *attr)
 {
 	struct iovec iov = { (void *)name, strlen(name) + 1 };
 	struct fuse_entry_out eo;
@@ -228,7 +247,11 @@ static int do_lookup(struct km_inode *dir, const char *name, struct km_inode **i
 			     sizeof(eo));
 		return -EIO;
 	}
-	return entry_reply(ipp, &eo);
+	if ((r = entry_reply(ipp, &eo)))
+		return r;
+	if (attr)
+		*attr = eo.attr;
+	return 0;
 }
 
 /* Split "/a/b/c" into the parent path and the last name. */
@@ -271,7 +294,7 @@ int km_resolve(const char *path, struct km_inode **ipp)
 		if (!child) {
 			if (!S_ISDIR(ip->mode) && ip->nodeid != K->root_id)
 				return -ENOTDIR;
-			r = do_lookup(ip, tok, &child);
+			r = do_lookup(ip, tok, &child, NULL);
 			if (r)
 				return r;
 			dadd(cur, child);
@@ -282,33 +305,39 @@ int km_resolve(const char *path, struct km_inode **ipp)
 	return 0;
 }
 
+/*
+ * A request that makes a name, path (name in dir), with the argument in
+ * and the name, answered with an entry: the new name's inode.
+ */
+static int entry_call(const char *what, uint32_t op, struct km_inode *dir,
+		      const char *path, const char *name, void *in, size_t inlen)
+{
+	struct km_inode *ip;
+	struct fuse_entry_out eo;
+	struct iovec iov[2];
+	int r;
+
+	iov[0] = (struct iovec){ in, inlen };
+	iov[1] = (struct iovec){ (void *)name, strlen(name) + 1 };
+	if ((r = call_exact(what, op, dir->nodeid, iov, 2, &eo, sizeof(eo))) ||
+	    (r = entry_reply(&ip, &eo)))
+		return r;
+	dadd(path, ip);
+	return 0;
+}
+
 int km_mkdir(const char *path, uint32_t mode)
 {
 	char parent[4096];
 	const char *name;
-	struct km_inode *dir, *ip;
+	struct km_inode *dir;
 	struct fuse_mkdir_in in = { mode, 022 };
-	struct fuse_entry_out eo;
-	struct iovec iov[2];
-	size_t len;
 	int r;
 
 	if ((r = split(path, parent, sizeof(parent), &name)) ||
 	    (r = km_resolve(parent, &dir)))
 		return r;
-	iov[0] = (struct iovec){ &in, sizeof(in) };
-	iov[1] = (struct iovec){ (void *)name, strlen(name) + 1 };
-	r = km_call(FUSE_MKDIR, dir->nodeid, iov, 2, &eo, sizeof(eo), &len);
-	if (r)
-		return r;
-	if (len != sizeof(eo)) {
-		km_violation("MKDIR reply has %zu bytes", len);
-		return -EIO;
-	}
-	if ((r = entry_reply(&ip, &eo)))
-		return r;
-	dadd(path, ip);
-	return 0;
+	return entry_call("MKDIR", FUSE_MKDIR, dir, path, name, &in, sizeof(in));
 }
 
 static int check_open_reply(struct km_inode *ip, const struct fuse_open_out *oo)
@@ -337,7 +366,6 @@ int km_create(const char *path, uint32_t mode)
 		struct fuse_open_out o;
 	} out;
 	struct iovec iov[2];
-	size_t len;
 	int r;
 
 	if ((r = split(path, parent, sizeof(parent), &name)) ||
@@ -345,14 +373,9 @@ int km_create(const char *path, uint32_t mode)
 		return r;
 	iov[0] = (struct iovec){ &in, sizeof(in) };
 	iov[1] = (struct iovec){ (void *)name, strlen(name) + 1 };
-	r = km_call(FUSE_CREATE, dir->nodeid, iov, 2, &out, sizeof(out), &len);
-	if (r)
-		return r;
-	if (len != sizeof(out)) {
-		km_violation("CREATE reply has %zu bytes, expected %zu", len, sizeof(out));
-		return -EIO;
-	}
-	if ((r = entry_reply(&ip, &out.e)))
+	if ((r = call_exact("CREATE", FUSE_CREATE, dir->nodeid, iov, 2, &out,
+			      sizeof(out))) ||
+	    (r = entry_reply(&ip, &out.e)))
 		return r;
 	dadd(path, ip);
 	return check_open_reply(ip, &out.o);
@@ -481,30 +504,15 @@ int km_link(const char *from, const char *to)
 {
 	char parent[4096];
 	const char *name;
-	struct km_inode *dir, *src, *ip;
+	struct km_inode *dir, *src;
 	struct fuse_link_in in;
-	struct fuse_entry_out eo;
-	struct iovec iov[2];
-	size_t len;
 	int r;
 
 	if ((r = split(to, parent, sizeof(parent), &name)) ||
 	    (r = km_resolve(parent, &dir)) || (r = km_resolve(from, &src)))
 		return r;
 	in.oldnodeid = src->nodeid;
-	iov[0] = (struct iovec){ &in, sizeof(in) };
-	iov[1] = (struct iovec){ (void *)name, strlen(name) + 1 };
-	r = km_call(FUSE_LINK, dir->nodeid, iov, 2, &eo, sizeof(eo), &len);
-	if (r)
-		return r;
-	if (len != sizeof(eo)) {
-		km_violation("LINK reply has %zu bytes", len);
-		return -EIO;
-	}
-	if ((r = entry_reply(&ip, &eo)))
-		return r;
-	dadd(to, ip);
-	return 0;
+	return entry_call("LINK", FUSE_LINK, dir, to, name, &in, sizeof(in));
 }
 
 int km_rename(const char *from, const char *to)
@@ -2053,26 +2061,30 @@ int km_dropcaches(void)
 	return r;
 }
 
+/* A request answered with fuse_attr_out (GETATTR, SETATTR) about ip */
+static int attr_call(const char *what, uint32_t op, struct km_inode *ip,
+		     struct iovec *iov, struct fuse_attr_out *out)
+{
+	int r;
+
+	if ((r = alive()) ||
+	    (r = call_exact(what, op, ip->nodeid, iov, 1, out, sizeof(*out))))
+		return r;
+	if (check_attr(what, ip->nodeid, &out->attr))
+		return -EIO;
+	km_update_attr(ip, &out->attr, 0);
+	return 0;
+}
+
 int km_getattr(struct km_inode *ip, struct fuse_attr *attr)
 {
 	struct fuse_getattr_in in = { 0 };
 	struct fuse_attr_out out;
 	struct iovec iov = { &in, sizeof(in) };
-	size_t len;
 	int r;
 
-	if ((r = alive()))
+	if ((r = attr_call("GETATTR", FUSE_GETATTR, ip, &iov, &out)))
 		return r;
-	r = km_call(FUSE_GETATTR, ip->nodeid, &iov, 1, &out, sizeof(out), &len);
-	if (r)
-		return r;
-	if (len != sizeof(out)) {
-		km_violation("GETATTR reply has %zu bytes", len);
-		return -EIO;
-	}
-	if (check_attr("GETATTR", ip->nodeid, &out.attr))
-		return -EIO;
-	km_update_attr(ip, &out.attr, 0);
 	*attr = out.attr;
 	attr->size = ip->size;
 	return 0;
@@ -2081,30 +2093,15 @@ int km_getattr(struct km_inode *ip, struct fuse_attr *attr)
 /* A fresh LOOKUP of path (not from the dentry cache): its attributes */
 int km_lookup_attr(const char *path, struct fuse_attr *attr)
 {
-	struct iovec iov;
-	struct fuse_entry_out eo;
 	struct km_inode *dir, *ip;
 	char parent[4096];
 	const char *name;
-	size_t len;
 	int r;
 
 	if ((r = alive()) || (r = split(path, parent, sizeof(parent), &name)) ||
 	    (r = km_resolve(parent, &dir)))
 		return r;
-	iov = (struct iovec){ (void *)name, strlen(name) + 1 };
-	r = km_call(FUSE_LOOKUP, dir->nodeid, &iov, 1, &eo, sizeof(eo), &len);
-	if (r)
-		return r;
-	if (len != sizeof(eo)) {
-		km_violation("LOOKUP(%s) reply has %zu bytes, expected %zu", name, len,
-			     sizeof(eo));
-		return -EIO;
-	}
-	if ((r = entry_reply(&ip, &eo)))
-		return r;
-	*attr = eo.attr;
-	return 0;
+	return do_lookup(dir, name, &ip, attr);
 }
 
 /* SETATTR of anything but the size (km_truncate does that) */
@@ -2112,22 +2109,8 @@ int km_setattr(struct km_inode *ip, const struct fuse_setattr_in *in)
 {
 	struct fuse_attr_out out;
 	struct iovec iov = { (void *)in, sizeof(*in) };
-	size_t len;
-	int r;
 
-	if ((r = alive()))
-		return r;
-	r = km_call(FUSE_SETATTR, ip->nodeid, &iov, 1, &out, sizeof(out), &len);
-	if (r)
-		return r;
-	if (len != sizeof(out)) {
-		km_violation("SETATTR reply has %zu bytes", len);
-		return -EIO;
-	}
-	if (check_attr("SETATTR", ip->nodeid, &out.attr))
-		return -EIO;
-	km_update_attr(ip, &out.attr, 0);
-	return 0;
+	return attr_call("SETATTR", FUSE_SETATTR, ip, &iov, &out);
 }
 
 int km_setxattr(struct km_inode *ip, const char *name, const void *value, size_t len)
@@ -2155,18 +2138,12 @@ int km_getxattr(struct km_inode *ip, const char *name, size_t *len)
 		{ &in, sizeof(in) },
 		{ (void *)name, strlen(name) + 1 },
 	};
-	size_t rlen;
 	int r;
 
-	if ((r = alive()))
+	if ((r = alive()) ||
+	    (r = call_exact("GETXATTR", FUSE_GETXATTR, ip->nodeid, iov, 2, &out,
+			    sizeof(out))))
 		return r;
-	r = km_call(FUSE_GETXATTR, ip->nodeid, iov, 2, &out, sizeof(out), &rlen);
-	if (r)
-		return r;
-	if (rlen != sizeof(out)) {
-		km_violation("GETXATTR reply has %zu bytes, expected %zu", rlen, sizeof(out));
-		return -EIO;
-	}
 	*len = out.size;
 	return 0;
 }
@@ -2345,6 +2322,18 @@ int km_seek(struct km_inode *ip, uint64_t off, int whence, uint64_t *result)
 	return 0;
 }
 
+/* Before REPORT requests about ip: written back, and iomap at all */
+static int report_start(struct km_inode *ip)
+{
+	int r;
+
+	if ((r = alive()))
+		return r;
+	if (!ip->iomap)
+		return -EOPNOTSUPP;
+	return wb_inode(ip);
+}
+
 /*
  * The start offsets of the mappings that cover ip (REPORT requests, as
  * FIEMAP sends them): at most max of them in starts, their number in *n.
@@ -2356,11 +2345,7 @@ int km_mappings(struct km_inode *ip, uint64_t *starts, size_t max, size_t *n)
 	int r;
 
 	*n = 0;
-	if ((r = alive()))
-		return r;
-	if (!ip->iomap)
-		return -EOPNOTSUPP;
-	if ((r = wb_inode(ip)))
+	if ((r = report_start(ip)))
 		return r;
 	for (cur = 0; cur < ip->size && *n < max; ) {
 		r = iomap_begin(ip, FUSE_IOMAP_OP_REPORT, cur, ip->size - cur, &m);
@@ -2379,11 +2364,7 @@ int km_fiemap(struct km_inode *ip, char *out, size_t outlen)
 	int r, type = -1;
 	size_t n = 0;
 
-	if ((r = alive()))
-		return r;
-	if (!ip->iomap)
-		return -EOPNOTSUPP;
-	if ((r = wb_inode(ip)))
+	if ((r = report_start(ip)))
 		return r;
 	out[0] = 0;
 	for (cur = 0; cur < ip->size; ) {

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "../../kmodel/pattern.h"
 
 #define NFILES	4
 #define MAXF	(1 << 20)
@@ -72,34 +73,10 @@ static long nops;
 static int syncfs_durable;
 static uint64_t rstate;
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t rrange(uint64_t n)
 {
 	rstate += 0x9e3779b97f4a7c15ULL;
 	return mix(rstate) % n;
-}
-
-/* kmodel's data pattern: the bytes a write with this seed puts at off */
-static void pattern(uint8_t *buf, uint64_t off, size_t len, uint64_t seed)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint64_t o = off + i, w = mix((o >> 3) ^ (seed << 40) ^ seed);
-		size_t b = o & 7;
-
-		for (; b < 8 && i < len; b++, i++)
-			buf[i] = (uint8_t)(w >> (8 * b));
-	}
 }
 
 static void generate(uint64_t seed, int km)
