@@ -899,8 +899,11 @@ def table(doc, cs, wls):
             cells.append('%s-%s' % (fmt(e['min']), fmt(e['max']))
                          if 'median' in e else '')
         out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
-    fuse = [n for n in names if any('server_cpu_median' in s[w.name].get(n, {})
-                                    for w in wls)]
+    def having(key):
+        """The contenders with a value of key in some workload"""
+        return [n for n in names if any(key in s[w.name].get(n, {}) for w in wls)]
+
+    fuse = having('server_cpu_median')
     if fuse:
         out.append('')
         out.append('Server CPU (utime+stime of the server process, median): '
@@ -915,8 +918,7 @@ def table(doc, cs, wls):
                      if 'server_cpu_median' in s[wl.name].get(n, {}) else ''
                      for n in fuse]
             out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
-    model = [n for n in names if any('map_requests_per_gib' in s[w.name].get(n, {})
-                                     for w in wls)]
+    model = having('map_requests_per_gib')
     if model:
         out.append('')
         out.append('iomap server side, through kmodel (a model of the kernel): '
@@ -935,8 +937,7 @@ def table(doc, cs, wls):
                 cells += [fmt(e[k]) if k in e else '' for k in IOMAP_STATS]
             if any(cells):
                 out.append('| %s | %s |' % (wl.label, ' | '.join(cells)))
-    mapio = [n for n in names if any('map_per_io' in s[w.name].get(n, {})
-                                     for w in wls)]
+    mapio = having('map_per_io')
     if mapio:
         out.append('')
         out.append('Mapping requests (IOMAP_BEGIN) per I/O of the random 4 KiB '
@@ -946,12 +947,11 @@ def table(doc, cs, wls):
                    'needs about one per extent touched, without it one per '
                    'I/O or more (writes also need mappings at writeback).')
         out.append('')
-        out.append('| contender | ' + ' | '.join(
-            '%s %s' % (w.name, h) for w in wls
-            if any('map_per_io' in s[w.name].get(n, {}) for n in mapio)
-            for h in ('req/IO', 'req/extent', 'extents')) + ' |')
         cols = [w for w in wls
                 if any('map_per_io' in s[w.name].get(n, {}) for n in mapio)]
+        out.append('| contender | ' + ' | '.join(
+            '%s %s' % (w.name, h) for w in cols
+            for h in ('req/IO', 'req/extent', 'extents')) + ' |')
         out.append('|---|' + '---|' * (3 * len(cols)))
         for n in mapio:
             cells = []
