@@ -146,6 +146,8 @@ struct km_inode {
 	uint32_t mode;
 	uint32_t nlink;
 	uint32_t aflags;
+	uint64_t attr_valid;	/* seconds the last reply let us cache attributes */
+	uint64_t entry_valid;	/* and the name of the last entry reply */
 	int iomap;
 	int atomic;		/* FUSE_ATTR_ATOMIC: RWF_ATOMIC direct writes */
 	uint64_t size;		/* i_size */

@@ -436,12 +436,17 @@ static int execute(struct km_cmd *c, char *res, size_t reslen)
 		if (op[0] == 'l' && (r = km_resolve(c->argv[0], &ip)))
 			return r;
 		snprintf(res, reslen, "size=%llu type=%s iomap=%d nlink=%u mode=0%o "
-			 "uid=%u gid=%u sync=%d immutable=%d append=%d",
+			 "uid=%u gid=%u sync=%d immutable=%d append=%d attr_valid=%llu",
 			 (unsigned long long)at.size,
 			 S_ISDIR(at.mode) ? "dir" : S_ISREG(at.mode) ? "file" : "other",
 			 ip->iomap, at.nlink, at.mode & 07777, at.uid, at.gid,
 			 !!(at.flags & FUSE_ATTR_SYNC), !!(at.flags & FUSE_ATTR_IMMUTABLE),
-			 !!(at.flags & FUSE_ATTR_APPEND));
+			 !!(at.flags & FUSE_ATTR_APPEND),
+			 (unsigned long long)ip->attr_valid);
+		if (op[0] == 'l')
+			snprintf(res + strlen(res), reslen - strlen(res),
+				 " entry_valid=%llu",
+				 (unsigned long long)ip->entry_valid);
 		return 0;
 	}
 	if (!strcmp(op, "as")) {

@@ -225,6 +225,8 @@ static int entry_reply(struct km_inode **ipp, const struct fuse_entry_out *eo)
 		return -EIO;
 	ip = km_iget(eo->nodeid);
 	km_update_attr(ip, &eo->attr, 1);
+	ip->attr_valid = eo->attr_valid;
+	ip->entry_valid = eo->entry_valid;
 	ip->nlookup++;
 	*ipp = ip;
 	return 0;
@@ -2073,6 +2075,7 @@ static int attr_call(const char *what, uint32_t op, struct km_inode *ip,
 	if (check_attr(what, ip->nodeid, &out->attr))
 		return -EIO;
 	km_update_attr(ip, &out->attr, 0);
+	ip->attr_valid = out->attr_valid;
 	return 0;
 }
 
