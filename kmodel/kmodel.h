@@ -25,6 +25,7 @@
 #define KM_ENV_ATOMIC_DEV	"KMODEL_ATOMIC_DEV"
 /* errno number: the shim fails the server's UPSERT_MAPPINGS notifications */
 #define KM_ENV_REFUSE_UPSERT	"KMODEL_REFUSE_UPSERT"
+#define KM_ENV_REFUSE_DEVINVAL	"KMODEL_REFUSE_DEVINVAL"
 
 struct km_ctl_req {
 	uint32_t magic;

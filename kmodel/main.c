@@ -54,6 +54,7 @@ static void usage(FILE *f)
 "                       FUSE_IOMAP_CONFIG and keeps per fork (default 256K)\n"
 "  --refuse-upserts ERR the server's UPSERT_MAPPINGS notifications fail with\n"
 "                       ERR (an errno name, e.g. ENOMEM) and cache nothing\n"
+"  --refuse-dev-inval ERR  the server's DEV_INVAL notifications fail with ERR\n"
 "  --trace-maps         print every IOMAP_BEGIN reply, mapping cache\n"
 "                       notification and script line\n"
 "  --stale-check N      stale-mapping detector: every Nth mapping taken from\n"
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
 		{ "no-cache", no_argument, NULL, 'C' },
 		{ "cache-maxbytes", required_argument, NULL, 'm' },
 		{ "refuse-upserts", required_argument, NULL, 'U' },
+		{ "refuse-dev-inval", required_argument, NULL, 'J' },
 		{ "stale-check", required_argument, NULL, 'K' },
 		{ "trace-maps", no_argument, NULL, 'T' },
 		{ "allow-regular", no_argument, NULL, 'R' },
@@ -221,16 +223,19 @@ int main(int argc, char **argv)
 			conn.cache_maxbytes = v;
 			break;
 		}
-		case 'U': {
+		case 'U':
+		case 'J': {
 			char num[16];
 			int e = km_errno_from_name(optarg);
 
 			if (e <= 0) {
-				fprintf(stderr, "kmodel: --refuse-upserts takes an errno name\n");
+				fprintf(stderr, "kmodel: --%s takes an errno name\n",
+					c == 'U' ? "refuse-upserts" : "refuse-dev-inval");
 				return 2;
 			}
 			snprintf(num, sizeof(num), "%d", e);
-			setenv(KM_ENV_REFUSE_UPSERT, num, 1);
+			setenv(c == 'U' ? KM_ENV_REFUSE_UPSERT : KM_ENV_REFUSE_DEVINVAL,
+			       num, 1);
 			break;
 		}
 		case 'T': conn.trace_maps = 1; break;

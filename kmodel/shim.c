@@ -15,7 +15,8 @@
  * With KMODEL_REFUSE_UPSERT=ERRNO (kmodel --refuse-upserts) the server's
  * FUSE_NOTIFY_IOMAP_UPSERT_MAPPINGS notifications fail with that errno,
  * as the kernel's do when it declines to cache (ENOMEM, say), and never
- * reach kmodel.
+ * reach kmodel.  KMODEL_REFUSE_DEVINVAL=ERRNO (kmodel --refuse-dev-inval)
+ * does the same to FUSE_NOTIFY_IOMAP_DEV_INVAL.
  *
  * With KMODEL_ATOMIC_DEV=MIN:MAX (kmodel --atomic-dev) statx of a block
  * device reports untorn writes of MIN..MAX bytes, one segment, as a device
@@ -43,7 +44,7 @@ static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
 static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
 static uint32_t awu_min, awu_max;
-static int refuse_upsert;
+static int refuse_upsert, refuse_devinval;
 
 __attribute__((constructor)) static void shim_init(void)
 {
@@ -57,6 +58,8 @@ __attribute__((constructor)) static void shim_init(void)
 		dlsym(RTLD_NEXT, "statx");
 	s = getenv(KM_ENV_REFUSE_UPSERT);
 	refuse_upsert = s && *s ? atoi(s) : 0;
+	s = getenv(KM_ENV_REFUSE_DEVINVAL);
+	refuse_devinval = s && *s ? atoi(s) : 0;
 	s = getenv(KM_ENV_ATOMIC_DEV);
 	if (s && *s) {
 		char *end;
@@ -101,11 +104,18 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	const struct fuse_out_header *oh = cnt > 0 ? iov[0].iov_base : NULL;
 
-	if (refuse_upsert && fd == fuse_fd && fd >= 0 && oh &&
-	    iov[0].iov_len >= sizeof(*oh) && oh->unique == 0 &&
-	    oh->error == FUSE_NOTIFY_IOMAP_UPSERT_MAPPINGS) {
-		errno = refuse_upsert;
-		return -1;
+	if (fd == fuse_fd && fd >= 0 && oh && iov[0].iov_len >= sizeof(*oh) &&
+	    oh->unique == 0) {
+		int refuse = 0;
+
+		if (oh->error == FUSE_NOTIFY_IOMAP_UPSERT_MAPPINGS)
+			refuse = refuse_upsert;
+		else if (oh->error == FUSE_NOTIFY_IOMAP_DEV_INVAL)
+			refuse = refuse_devinval;
+		if (refuse) {
+			errno = refuse;
+			return -1;
+		}
 	}
 	return syscall(SYS_writev, fd, iov, cnt);
 }
