@@ -21,7 +21,9 @@
  * With KMODEL_ATOMIC_DEV=MIN:MAX (kmodel --atomic-dev) statx of a block
  * device reports untorn writes of MIN..MAX bytes, one segment, as a device
  * with hardware atomic writes would: loop devices have none, and the
- * server's own code must find out about them.
+ * server's own code must find out about them.  A server whose C library
+ * headers lack the untorn write fields asks with syscall(SYS_statx, ...)
+ * (fuse2fs does), so syscall() is caught for statx as well.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -43,6 +45,7 @@ static int fuse_fd = -1;
 static ssize_t (*real_read)(int, void *, size_t);
 static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned int);
 static int (*real_statx)(int, const char *, int, unsigned int, struct statx *);
+static long (*real_syscall)(long, ...);
 static uint32_t awu_min, awu_max;
 static int refuse_upsert, refuse_devinval;
 
@@ -51,6 +54,7 @@ __attribute__((constructor)) static void shim_init(void)
 	const char *s = getenv(KM_ENV_FUSE_FD);
 
 	fuse_fd = s && *s ? atoi(s) : -1;
+	real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
 	real_read = (ssize_t (*)(int, void *, size_t))dlsym(RTLD_NEXT, "read");
 	real_splice = (ssize_t (*)(int, loff_t *, int, loff_t *, size_t, unsigned int))
 		dlsym(RTLD_NEXT, "splice");
@@ -78,7 +82,7 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 	int r;
 
 	r = real_statx ? real_statx(dirfd, path, flags, mask, buf) :
-	    syscall(SYS_statx, dirfd, path, flags, mask, buf);
+	    real_syscall(SYS_statx, dirfd, path, flags, mask, buf);
 	if (r || !awu_max || !(mask & KM_STATX_WRITE_ATOMIC) || !S_ISBLK(sx->mode))
 		return r;
 	sx->mask |= KM_STATX_WRITE_ATOMIC;
@@ -87,6 +91,23 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 	sx->atomic_write_unit_max_opt = 0;
 	sx->atomic_write_segments_max = 1;
 	return r;
+}
+
+/* syscall(2) takes at most six arguments, all passed as longs */
+long syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_statx)
+		return statx((int)a[0], (const char *)a[1], (int)a[2],
+			     (unsigned int)a[3], (struct statx *)a[4]);
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 ssize_t read(int fd, void *buf, size_t len)
