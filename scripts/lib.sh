@@ -22,7 +22,7 @@ series_subjects() {
 	local p
 	series_files "$1" | while read -r p; do
 		git mailinfo -k /dev/null /dev/null < "$top/patches/$1/$p" |
-			sed -n 's/^Subject: //p'
+			sed -n 's/^Subject: \(\[PATCH[^]]*\] \)\{0,1\}//p'
 	done
 }
 
