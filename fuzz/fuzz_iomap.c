@@ -172,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						E2IOMAP_IOEND_DIRECT |
 						(m.type == E2IOMAP_TYPE_UNWRITTEN ?
 						 E2IOMAP_IOEND_UNWRITTEN : 0),
-						0, &size_out);
+						&size_out);
 				if (!done)
 					break;
 				pos += done;
@@ -180,8 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 2:
-			e2iomap_ioend(im, ino, pos, count, flags,
-				      (op & 4) ? -EIO : 0, &size_out);
+			e2iomap_ioend(im, ino, pos, count, flags, &size_out);
 			break;
 		case 3:
 			/* an end without a begin: must not hurt either */
